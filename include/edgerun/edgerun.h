@@ -1,0 +1,5 @@
+// Umbrella header for the edgerun public API.
+#pragma once
+#include "edgerun/error.h"
+#include "edgerun/session.h"
+#include "edgerun/tensor.h"

@@ -1,0 +1,92 @@
+// Model (a loaded, validated graph) and Session (a model planned for execution).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edgerun/error.h"
+#include "edgerun/tensor.h"
+
+namespace edgerun {
+
+class Graph;
+
+// A dimension of a model input/output as declared in the file: fixed (value >= 0) or symbolic/unknown.
+struct DimInfo {
+  int64_t value = -1;   // -1 when not fixed
+  std::string symbol;   // e.g. "batch"; empty when fixed or anonymous
+};
+
+struct ValueDesc {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  std::vector<DimInfo> dims;
+  bool has_shape = false;
+  std::string str() const;  // "input: float32[batch,3,224,224]"
+};
+
+class Model {
+ public:
+  // Loads an ONNX file (external data resolved relative to its folder). Throws Error.
+  static std::shared_ptr<Model> load(const std::string& path);
+  static std::shared_ptr<Model> load_from_memory(const void* data, size_t size,
+                                                 const std::string& base_dir = "");
+  ~Model();
+
+  const std::vector<ValueDesc>& inputs() const { return inputs_; }
+  const std::vector<ValueDesc>& outputs() const { return outputs_; }
+  int64_t opset() const { return opset_; }
+  const std::string& producer() const { return producer_; }
+  const Graph& graph() const { return *graph_; }
+  Graph& mutable_graph() { return *graph_; }
+
+ private:
+  Model() = default;
+  friend class ModelBuilder;
+  std::unique_ptr<Graph> graph_;
+  std::vector<ValueDesc> inputs_, outputs_;
+  int64_t opset_ = 0;
+  std::string producer_;
+};
+
+struct SessionOptions {
+  int num_threads = 1;
+  // Apply graph optimizations (folding, fusion). Off gives the plain reference path.
+  bool optimize = true;
+};
+
+// Planning facts, for `edgerun info` and benchmarks.
+struct PlanStats {
+  bool static_plan = false;      // shapes fully known ahead of time, arena used
+  size_t arena_bytes = 0;        // planned activation arena, after buffer reuse
+  size_t unplanned_bytes = 0;    // sum of all activation sizes without reuse
+  size_t weight_bytes = 0;       // constants held by the session
+  size_t num_nodes = 0;          // nodes executed per run (after folding)
+};
+
+class Session {
+ public:
+  explicit Session(std::shared_ptr<Model> model, SessionOptions options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Runs the model. Inputs are bound by name; every model input without an initializer must be given.
+  // Returns outputs in model output order. Throws Error with node context on failure.
+  std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs);
+
+  // Plans for the given input shapes without running (done implicitly by run()).
+  void plan(const std::map<std::string, Shape>& input_shapes);
+
+  const PlanStats& stats() const;
+  const Model& model() const { return *model_; }
+
+ private:
+  struct Impl;
+  std::shared_ptr<Model> model_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace edgerun

@@ -1,0 +1,348 @@
+#include "onnx/onnx_loader.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "edgerun/session.h"
+#include "ir/graph_checks.h"
+
+namespace edgerun {
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void invalid(const std::string& msg) { throw Error(ErrorCode::kInvalidModel, msg); }
+
+bool is_little_endian() {
+  const uint16_t x = 1;
+  uint8_t b;
+  std::memcpy(&b, &x, 1);
+  return b == 1;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kIo, "cannot open '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Reads the bytes of an external-data tensor, refusing locations outside the model's folder.
+std::string read_external(const onnx::TensorProto& p, const std::string& base_dir, size_t expected) {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto& e : p.external_data()) {
+    if (e.key() == "location") location = e.value();
+    else if (e.key() == "offset") offset = std::stoll(e.value());
+    else if (e.key() == "length") length = std::stoll(e.value());
+  }
+  if (location.empty()) invalid("tensor '" + p.name() + "' has external data without a location");
+  const fs::path rel(location);
+  if (rel.is_absolute()) invalid("tensor '" + p.name() + "': external data location must be relative: " + location);
+  const fs::path base = fs::weakly_canonical(base_dir.empty() ? fs::current_path() : fs::path(base_dir));
+  const fs::path full = fs::weakly_canonical(base / rel);
+  auto [b, f] = std::mismatch(base.begin(), base.end(), full.begin(), full.end());
+  if (b != base.end())
+    invalid("tensor '" + p.name() + "': external data location escapes the model folder: " + location);
+  std::ifstream in(full, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kIo, "tensor '" + p.name() + "': cannot open external data file " + full.string());
+  in.seekg(0, std::ios::end);
+  const int64_t file_size = in.tellg();
+  if (length < 0) length = static_cast<int64_t>(expected);
+  if (offset < 0 || offset > file_size || length > file_size - offset)
+    invalid("tensor '" + p.name() + "': external data range is outside file " + location);
+  if (static_cast<size_t>(length) != expected)
+    invalid("tensor '" + p.name() + "': external data length " + std::to_string(length) + " != expected " +
+            std::to_string(expected));
+  std::string bytes(static_cast<size_t>(length), '\0');
+  in.seekg(offset);
+  in.read(bytes.data(), length);
+  if (!in) throw Error(ErrorCode::kIo, "tensor '" + p.name() + "': short read of external data");
+  return bytes;
+}
+
+template <typename Dst, typename Field>
+void copy_field(Tensor& t, const Field& field, const std::string& name) {
+  if (static_cast<int64_t>(field.size()) != t.numel())
+    invalid("tensor '" + name + "' holds " + std::to_string(field.size()) + " values, shape " + shape_str(t.shape()) +
+            " needs " + std::to_string(t.numel()));
+  Dst* d = t.data<Dst>();
+  for (int i = 0; i < field.size(); ++i) d[i] = static_cast<Dst>(field.Get(i));
+}
+
+}  // namespace
+
+Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir) {
+  const auto dtype = static_cast<DType>(p.data_type());
+  if (dtype_size(dtype) == 0)
+    throw Error(ErrorCode::kUnsupported, "tensor '" + p.name() + "' has unsupported data type " + std::to_string(p.data_type()));
+  if (p.has_segment()) throw Error(ErrorCode::kUnsupported, "tensor '" + p.name() + "' is segmented");
+  Shape shape(p.dims().begin(), p.dims().end());
+  for (int64_t d : shape)
+    if (d < 0) invalid("tensor '" + p.name() + "' has negative dimension in " + shape_str(shape));
+  Tensor t(dtype, shape);
+  const std::string& name = p.name();
+  if (dtype == DType::kString) {
+    if (static_cast<int64_t>(p.string_data_size()) != t.numel())
+      invalid("string tensor '" + name + "' has " + std::to_string(p.string_data_size()) + " values for shape " + shape_str(shape));
+    auto* d = t.data<std::string>();
+    for (int i = 0; i < p.string_data_size(); ++i) d[i] = p.string_data(i);
+    return t;
+  }
+  const bool external = p.data_location() == onnx::TensorProto::EXTERNAL;
+  if (external || p.has_raw_data()) {
+    std::string ext;
+    const std::string& bytes = external ? (ext = read_external(p, base_dir, t.nbytes())) : p.raw_data();
+    if (bytes.size() != t.nbytes())
+      invalid("tensor '" + name + "' has " + std::to_string(bytes.size()) + " bytes of data, shape " + shape_str(shape) +
+              " of " + dtype_name(dtype) + " needs " + std::to_string(t.nbytes()));
+    if (!bytes.empty()) std::memcpy(t.raw(), bytes.data(), bytes.size());
+    if (!is_little_endian()) throw Error(ErrorCode::kUnsupported, "big-endian hosts are not supported");
+    return t;
+  }
+  switch (dtype) {
+    case DType::kFloat32: copy_field<float>(t, p.float_data(), name); break;
+    case DType::kFloat64: copy_field<double>(t, p.double_data(), name); break;
+    case DType::kInt64: copy_field<int64_t>(t, p.int64_data(), name); break;
+    case DType::kUInt32: copy_field<uint32_t>(t, p.uint64_data(), name); break;
+    case DType::kUInt64: copy_field<uint64_t>(t, p.uint64_data(), name); break;
+    case DType::kInt32: copy_field<int32_t>(t, p.int32_data(), name); break;
+    case DType::kInt16: copy_field<int16_t>(t, p.int32_data(), name); break;
+    case DType::kInt8: copy_field<int8_t>(t, p.int32_data(), name); break;
+    case DType::kUInt16: case DType::kFloat16: case DType::kBFloat16:
+      copy_field<uint16_t>(t, p.int32_data(), name); break;
+    case DType::kUInt8: copy_field<uint8_t>(t, p.int32_data(), name); break;
+    case DType::kBool: {
+      if (static_cast<int64_t>(p.int32_data_size()) != t.numel()) invalid("tensor '" + name + "' has the wrong number of values");
+      for (int i = 0; i < p.int32_data_size(); ++i) t.data<bool>()[i] = p.int32_data(i) != 0;
+      break;
+    }
+    default: throw Error(ErrorCode::kUnsupported, "tensor '" + name + "': unsupported data type");
+  }
+  return t;
+}
+
+namespace {
+
+ValueDesc value_desc(const onnx::ValueInfoProto& v) {
+  ValueDesc d;
+  d.name = v.name();
+  if (v.type().has_tensor_type()) {
+    const auto& tt = v.type().tensor_type();
+    d.dtype = static_cast<DType>(tt.elem_type());
+    if (tt.has_shape()) {
+      d.has_shape = true;
+      for (const auto& dim : tt.shape().dim()) {
+        DimInfo di;
+        if (dim.has_dim_value()) di.value = dim.dim_value();
+        else if (dim.has_dim_param()) di.symbol = dim.dim_param();
+        d.dims.push_back(di);
+      }
+    }
+  }
+  return d;
+}
+
+std::shared_ptr<Graph> convert_graph(const onnx::GraphProto& gp, const std::string& base_dir, Graph* parent);
+
+Attribute convert_attribute(const onnx::AttributeProto& a, const std::string& base_dir, Graph* owner) {
+  Attribute r;
+  using A = onnx::AttributeProto;
+  switch (a.type()) {
+    case A::FLOAT: r.type = Attribute::Type::kFloat; r.f = a.f(); break;
+    case A::INT: r.type = Attribute::Type::kInt; r.i = a.i(); break;
+    case A::STRING: r.type = Attribute::Type::kString; r.s = a.s(); break;
+    case A::TENSOR: r.type = Attribute::Type::kTensor; r.t = tensor_from_proto(a.t(), base_dir); break;
+    case A::GRAPH: r.type = Attribute::Type::kGraph; r.g = convert_graph(a.g(), base_dir, owner); break;
+    case A::FLOATS: r.type = Attribute::Type::kFloats; r.floats.assign(a.floats().begin(), a.floats().end()); break;
+    case A::INTS: r.type = Attribute::Type::kInts; r.ints.assign(a.ints().begin(), a.ints().end()); break;
+    case A::STRINGS: r.type = Attribute::Type::kStrings; r.strings.assign(a.strings().begin(), a.strings().end()); break;
+    case A::TENSORS:
+      r.type = Attribute::Type::kTensors;
+      for (const auto& t : a.tensors()) r.tensors.push_back(tensor_from_proto(t, base_dir));
+      break;
+    case A::GRAPHS:
+      r.type = Attribute::Type::kGraphs;
+      for (const auto& g : a.graphs()) r.graphs.push_back(convert_graph(g, base_dir, owner));
+      break;
+    case A::SPARSE_TENSOR: case A::SPARSE_TENSORS:
+      throw Error(ErrorCode::kUnsupported, "attribute '" + a.name() + "': sparse tensors are not supported");
+    case A::TYPE_PROTO: case A::TYPE_PROTOS:
+      r.type = Attribute::Type::kUndefined;  // type attributes (Optional/SequenceEmpty) are kept opaque
+      break;
+    default:
+      // Older producers leave `type` unset; infer from the populated field.
+      if (a.has_f()) { r.type = Attribute::Type::kFloat; r.f = a.f(); }
+      else if (a.has_i()) { r.type = Attribute::Type::kInt; r.i = a.i(); }
+      else if (a.has_s()) { r.type = Attribute::Type::kString; r.s = a.s(); }
+      else if (a.has_t()) { r.type = Attribute::Type::kTensor; r.t = tensor_from_proto(a.t(), base_dir); }
+      else if (a.has_g()) { r.type = Attribute::Type::kGraph; r.g = convert_graph(a.g(), base_dir, owner); }
+      else if (a.floats_size()) { r.type = Attribute::Type::kFloats; r.floats.assign(a.floats().begin(), a.floats().end()); }
+      else if (a.ints_size()) { r.type = Attribute::Type::kInts; r.ints.assign(a.ints().begin(), a.ints().end()); }
+      else if (a.strings_size()) { r.type = Attribute::Type::kStrings; r.strings.assign(a.strings().begin(), a.strings().end()); }
+      else invalid("attribute '" + a.name() + "' has no value");
+  }
+  return r;
+}
+
+// Constant nodes become initializers so planning sees their values.
+bool constant_to_initializer(const Node& n, Graph& g) {
+  if (n.op_type != "Constant" || !n.domain.empty() || n.outputs.size() != 1) return false;
+  if (n.attrs.size() != 1) invalid(n.describe() + ": Constant needs exactly one value attribute");
+  const auto& [key, a] = *n.attrs.begin();
+  Tensor t;
+  if (key == "value") t = a.t;
+  else if (key == "value_float") { t = Tensor(DType::kFloat32, {}); *t.data<float>() = a.f; }
+  else if (key == "value_floats") {
+    t = Tensor(DType::kFloat32, {static_cast<int64_t>(a.floats.size())});
+    std::copy(a.floats.begin(), a.floats.end(), t.data<float>());
+  } else if (key == "value_int") { t = Tensor(DType::kInt64, {}); *t.data<int64_t>() = a.i; }
+  else if (key == "value_ints") {
+    t = Tensor(DType::kInt64, {static_cast<int64_t>(a.ints.size())});
+    std::copy(a.ints.begin(), a.ints.end(), t.data<int64_t>());
+  } else if (key == "value_string") { t = Tensor(DType::kString, {}); *t.data<std::string>() = a.s; }
+  else if (key == "value_strings") {
+    t = Tensor(DType::kString, {static_cast<int64_t>(a.strings.size())});
+    std::copy(a.strings.begin(), a.strings.end(), t.data<std::string>());
+  } else {
+    throw Error(ErrorCode::kUnsupported, n.describe() + ": Constant attribute '" + key + "' is not supported");
+  }
+  if (t.empty()) invalid(n.describe() + ": Constant has no tensor value");
+  g.initializers[n.outputs[0]] = std::move(t);
+  return true;
+}
+
+std::shared_ptr<Graph> convert_graph(const onnx::GraphProto& gp, const std::string& base_dir, Graph* parent) {
+  auto g = std::make_shared<Graph>();
+  g->name = gp.name();
+  g->parent = parent;
+  for (const auto& init : gp.initializer()) {
+    if (init.name().empty()) invalid("graph '" + gp.name() + "' has an initializer without a name");
+    g->initializers[init.name()] = tensor_from_proto(init, base_dir);
+  }
+  if (gp.sparse_initializer_size())
+    throw Error(ErrorCode::kUnsupported, "graph '" + gp.name() + "': sparse initializers are not supported");
+  for (const auto& in : gp.input()) {
+    if (g->initializers.count(in.name())) continue;  // an input with a default value is treated as constant
+    g->inputs.push_back(value_desc(in));
+  }
+  for (const auto& out : gp.output()) g->outputs.push_back(value_desc(out));
+  for (const auto& vi : gp.value_info()) g->value_info[vi.name()] = value_desc(vi);
+  for (const auto& np : gp.node()) {
+    Node n;
+    n.name = np.name();
+    n.op_type = np.op_type();
+    n.domain = np.domain() == "ai.onnx" ? "" : np.domain();
+    n.inputs.assign(np.input().begin(), np.input().end());
+    n.outputs.assign(np.output().begin(), np.output().end());
+    for (const auto& a : np.attribute()) {
+      if (a.ref_attr_name().size()) throw Error(ErrorCode::kUnsupported, n.describe() + ": attribute references are not supported");
+      n.attrs[a.name()] = convert_attribute(a, base_dir, g.get());
+    }
+    if (constant_to_initializer(n, *g)) continue;
+    g->nodes.push_back(std::move(n));
+  }
+  return g;
+}
+
+}  // namespace
+
+class ModelBuilder {
+ public:
+  static std::shared_ptr<Model> build(const onnx::ModelProto& mp, const std::string& base_dir) {
+    std::shared_ptr<Model> m(new Model());
+    if (!mp.has_graph()) invalid("model has no graph");
+    m->producer_ = mp.producer_name();
+    std::map<std::string, int64_t> opsets;
+    for (const auto& op : mp.opset_import()) opsets[op.domain() == "ai.onnx" ? "" : op.domain()] = op.version();
+    if (mp.opset_import_size() == 0) opsets[""] = 1;
+    m->opset_ = opsets.count("") ? opsets[""] : 0;
+    if (m->opset_ > 0 && m->opset_ < 7)
+      throw Error(ErrorCode::kUnsupported, "opset " + std::to_string(m->opset_) + " is older than the supported 7..18");
+    if (mp.functions_size()) {
+      // Model-local functions: supported only if no node calls them (checked during validation).
+    }
+    auto g = convert_graph(mp.graph(), base_dir, nullptr);
+    g->opsets = opsets;
+    m->inputs_ = g->inputs;
+    m->outputs_ = g->outputs;
+    validate_graph(*g);
+    m->graph_ = std::make_unique<Graph>(std::move(*g));
+    fix_parents(*m->graph_);
+    return m;
+  }
+
+  // Subgraph parents point at the graph object; re-point after the move into Model.
+  static void fix_parents(Graph& g) {
+    for (auto& n : g.nodes)
+      for (auto& [k, a] : n.attrs) {
+        if (a.g) { a.g->parent = &g; fix_parents(*a.g); }
+        for (auto& sg : a.graphs) { sg->parent = &g; fix_parents(*sg); }
+      }
+  }
+};
+
+std::shared_ptr<Model> Model::load_from_memory(const void* data, size_t size, const std::string& base_dir) {
+  if (size == 0) invalid("model file is empty");
+  if (size > static_cast<size_t>(INT32_MAX)) throw Error(ErrorCode::kUnsupported, "model files over 2 GiB need external data");
+  onnx::ModelProto mp;
+  if (!mp.ParseFromArray(data, static_cast<int>(size)))
+    invalid("not a valid ONNX model: the protobuf could not be parsed (truncated or corrupt file?)");
+  if (!mp.has_graph() || mp.ir_version() <= 0)
+    invalid("not a valid ONNX model: missing graph or ir_version");
+  return ModelBuilder::build(mp, base_dir);
+}
+
+std::shared_ptr<Model> Model::load(const std::string& path) {
+  if (fs::is_directory(path)) throw Error(ErrorCode::kIo, "'" + path + "' is a directory, not a model file");
+  const std::string bytes = read_file(path);
+  try {
+    return load_from_memory(bytes.data(), bytes.size(), fs::path(path).parent_path().string());
+  } catch (const Error& e) {
+    throw Error(e.code(), path + ": " + e.what());
+  }
+}
+
+Model::~Model() = default;
+
+Tensor load_tensor_pb(const std::string& path, std::string* name) {
+  const std::string bytes = read_file(path);
+  onnx::TensorProto p;
+  if (!p.ParseFromString(bytes)) throw Error(ErrorCode::kInvalidArgument, "'" + path + "' is not a serialized TensorProto");
+  if (name) *name = p.name();
+  return tensor_from_proto(p, fs::path(path).parent_path().string());
+}
+
+void save_tensor_pb(const Tensor& t, const std::string& name, const std::string& path) {
+  onnx::TensorProto p;
+  p.set_name(name);
+  p.set_data_type(static_cast<int>(t.dtype()));
+  for (int64_t d : t.shape()) p.add_dims(d);
+  if (t.dtype() == DType::kString) {
+    for (int64_t i = 0; i < t.numel(); ++i) p.add_string_data(t.data<std::string>()[i]);
+  } else {
+    p.set_raw_data(t.raw(), t.nbytes());
+  }
+  std::ofstream out(path, std::ios::binary);
+  if (!out || !p.SerializeToOstream(&out)) throw Error(ErrorCode::kIo, "cannot write '" + path + "'");
+}
+
+std::string ValueDesc::str() const {
+  std::string s = name + ": " + dtype_name(dtype);
+  if (!has_shape) return s + "[?]";
+  s += '[';
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ',';
+    s += dims[i].value >= 0 ? std::to_string(dims[i].value) : (dims[i].symbol.empty() ? "?" : dims[i].symbol);
+  }
+  return s + ']';
+}
+
+}  // namespace edgerun

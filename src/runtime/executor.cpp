@@ -1,0 +1,327 @@
+#include "runtime/executor.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <set>
+
+#include "runtime/memory_plan.h"
+
+namespace edgerun {
+
+struct Executor::StaticPlan {
+  std::vector<Tensor> values;           // every value; intermediates view the arena
+  std::vector<size_t> run_nodes;        // indices into nodes_ that execute per run
+  std::vector<RunContext> contexts;     // prebuilt, one per run node
+  std::vector<Tensor> folded;           // constants produced by folding (kept alive)
+  std::shared_ptr<void> arena;
+  std::shared_ptr<void> scratch;
+  OuterResolver outer_thunk;            // forwards to the resolver of the current run
+  const OuterResolver* current_outer = nullptr;
+};
+
+namespace {
+std::shared_ptr<void> aligned_buffer(size_t bytes) {
+  void* p = ::operator new(std::max<size_t>(bytes, 64), std::align_val_t(64));
+  return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(64)); });
+}
+bool folds_from_shape_alone(const Node& n) { return n.domain.empty() && (n.op_type == "Shape" || n.op_type == "Size"); }
+}  // namespace
+
+Executor::Executor(const Graph& graph) : graph_(graph) {
+  for (const auto& [name, t] : graph.initializers) {
+    const int id = value_id(name);
+    constants_.resize(value_names_.size());
+    constants_[id] = t;
+  }
+  for (const auto& in : graph.inputs) input_ids_.push_back(value_id(in.name));
+  std::set<std::string> produced;
+  for (const auto& n : graph.nodes)
+    for (const auto& o : n.outputs)
+      if (!o.empty()) produced.insert(o);
+  auto resolve = [&](const std::string& name) {
+    const bool local = value_ids_.count(name) || produced.count(name);
+    const int id = value_id(name);
+    if (!local && std::find(outer_ids_.begin(), outer_ids_.end(), id) == outer_ids_.end()) outer_ids_.push_back(id);
+    return id;
+  };
+  for (const auto& n : graph.nodes) {
+    ExecNode e;
+    e.node = &n;
+    e.opset = graph.opset_for(n.domain);
+    const KernelFactory* factory = KernelRegistry::instance().find(n.domain, n.op_type);
+    if (!factory)
+      throw Error(ErrorCode::kUnsupported, "unsupported operator " + (n.domain.empty() ? std::string() : n.domain + ".") +
+                                               n.op_type + " (opset " + std::to_string(e.opset) + ") in " + n.describe());
+    try {
+      e.kernel = (*factory)(n, e.opset);
+    } catch (const Error& err) {
+      const std::string msg = err.what();
+      throw Error(err.code(), msg.find(n.describe()) == std::string::npos ? n.describe() + ": " + msg : msg);
+    }
+    for (const auto& i : n.inputs) e.inputs.push_back(i.empty() ? -1 : resolve(i));
+    for (const auto& i : n.implicit_inputs) e.implicit.push_back(resolve(i));
+    for (const auto& o : n.outputs) e.outputs.push_back(o.empty() ? -1 : value_id(o));
+    nodes_.push_back(std::move(e));
+  }
+  for (const auto& o : graph.outputs) output_ids_.push_back(resolve(o.name));
+  constants_.resize(value_names_.size());
+  use_counts_.assign(value_names_.size(), 0);
+  for (const auto& e : nodes_) {
+    for (int id : e.inputs) if (id >= 0) ++use_counts_[id];
+    for (int id : e.implicit) ++use_counts_[id];
+  }
+  for (int id : output_ids_) ++use_counts_[id];
+}
+
+Executor::~Executor() = default;
+
+int Executor::value_id(const std::string& name) {
+  auto it = value_ids_.find(name);
+  if (it != value_ids_.end()) return it->second;
+  const int id = static_cast<int>(value_names_.size());
+  value_names_.push_back(name);
+  value_ids_[name] = id;
+  return id;
+}
+
+void Executor::rethrow_with_context(const ExecNode& n, const char* phase) const {
+  const std::string where = n.node->describe();
+  try {
+    throw;
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    if (msg.find(where) != std::string::npos) throw;
+    throw Error(e.code(), where + " (" + phase + "): " + msg);
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kRuntime, where + " (" + phase + "): out of memory");
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kRuntime, where + " (" + phase + "): " + e.what());
+  }
+}
+
+void Executor::check_inputs(const std::vector<Tensor>& inputs) const {
+  if (inputs.size() != input_ids_.size())
+    throw Error(ErrorCode::kInvalidArgument, "graph '" + graph_.name + "' expects " + std::to_string(input_ids_.size()) +
+                                                 " inputs, got " + std::to_string(inputs.size()));
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].empty() || (inputs[i].numel() > 0 && inputs[i].raw() == nullptr))
+      throw Error(ErrorCode::kInvalidArgument, "input '" + value_names_[input_ids_[i]] + "' has no data");
+}
+
+std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, const OuterResolver& outer) {
+  check_inputs(inputs);
+  if (outer_ids_.empty()) {
+    std::vector<Shape> shapes;
+    std::vector<DType> dtypes;
+    for (const auto& t : inputs) { shapes.push_back(t.shape()); dtypes.push_back(t.dtype()); }
+    if (shapes != planned_shapes_ || (!plan_ && !dynamic_)) plan(shapes, dtypes);
+    if (plan_) {
+      for (size_t i = 0; i < inputs.size(); ++i)
+        if (inputs[i].dtype() != plan_->values[input_ids_[i]].dtype()) { plan(shapes, dtypes); break; }
+    }
+    if (plan_) return run_static(inputs, outer);
+  }
+  return run_dynamic(inputs, outer);
+}
+
+std::vector<Tensor> Executor::run_dynamic(const std::vector<Tensor>& inputs, const OuterResolver& outer) {
+  std::vector<Tensor> values(value_names_.size());
+  std::vector<int> uses = use_counts_;
+  for (size_t id = 0; id < constants_.size(); ++id)
+    if (!constants_[id].empty()) values[id] = constants_[id];
+  for (size_t i = 0; i < inputs.size(); ++i) values[input_ids_[i]] = inputs[i];
+  for (int id : outer_ids_) {
+    const Tensor* t = outer ? outer(value_names_[id]) : nullptr;
+    if (!t) throw Error(ErrorCode::kInvalidModel, "value '" + value_names_[id] + "' is not defined in any enclosing scope");
+    values[id] = *t;
+  }
+  OuterResolver resolver = [&](const std::string& name) -> const Tensor* {
+    auto it = value_ids_.find(name);
+    if (it != value_ids_.end() && !values[it->second].empty()) return &values[it->second];
+    return outer ? outer(name) : nullptr;
+  };
+  std::shared_ptr<void> scratch;
+  size_t scratch_size = 0;
+  for (auto& e : nodes_) {
+    std::vector<const Tensor*> ins;
+    for (int id : e.inputs) {
+      if (id >= 0 && values[id].empty())
+        throw Error(ErrorCode::kRuntime, e.node->describe() + ": input '" + value_names_[id] + "' has no value");
+      ins.push_back(id >= 0 ? &values[id] : nullptr);
+    }
+    std::vector<Tensor> metas(e.outputs.size());
+    std::vector<bool> dyn(e.outputs.size(), false);
+    PrepareContext pctx(*e.node, e.opset, ins, std::vector<bool>(ins.size(), true), &metas, &dyn);
+    std::vector<Tensor*> outs;
+    try {
+      e.kernel->prepare(pctx);
+      for (size_t i = 0; i < e.outputs.size(); ++i) {
+        if (e.outputs[i] < 0) { outs.push_back(nullptr); continue; }
+        Tensor& v = values[e.outputs[i]];
+        if (!dyn[i]) {
+          if (metas[i].empty()) throw Error(ErrorCode::kRuntime, "kernel did not set output " + std::to_string(i));
+          v = Tensor(metas[i].dtype(), metas[i].shape());
+        }
+        outs.push_back(&v);
+      }
+      if (pctx.scratch_bytes() > scratch_size) {
+        scratch_size = pctx.scratch_bytes();
+        scratch = aligned_buffer(scratch_size);
+      }
+      RunContext rctx(*e.node, ins, outs, scratch.get(), nullptr, resolver);
+      e.kernel->run(rctx);
+    } catch (...) {
+      rethrow_with_context(e, "run");
+    }
+    for (size_t i = 0; i < e.outputs.size(); ++i)
+      if (e.outputs[i] >= 0 && values[e.outputs[i]].empty())
+        throw Error(ErrorCode::kRuntime, e.node->describe() + ": did not produce output '" + value_names_[e.outputs[i]] + "'");
+    auto release = [&](int id) {
+      if (id >= 0 && --uses[id] == 0 && constants_[id].empty()) values[id] = Tensor();
+    };
+    for (int id : e.inputs) release(id);
+    for (int id : e.implicit) release(id);
+  }
+  std::vector<Tensor> outputs;
+  for (int id : output_ids_) {
+    if (values[id].empty()) throw Error(ErrorCode::kRuntime, "graph output '" + value_names_[id] + "' was not computed");
+    outputs.push_back(values[id].owns_memory() && constants_[id].empty() ? values[id] : values[id].clone());
+  }
+  return outputs;
+}
+
+bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DType>& input_dtypes) {
+  planned_shapes_ = input_shapes;
+  plan_.reset();
+  dynamic_ = true;
+  stats_ = PlanStats{};
+  if (!outer_ids_.empty()) return false;
+
+  auto p = std::make_unique<StaticPlan>();
+  p->values.resize(value_names_.size());
+  std::vector<bool> known(value_names_.size(), false);
+  for (size_t id = 0; id < constants_.size(); ++id)
+    if (!constants_[id].empty()) {
+      p->values[id] = constants_[id];
+      known[id] = true;
+      stats_.weight_bytes += constants_[id].nbytes();
+    }
+  for (size_t i = 0; i < input_ids_.size(); ++i)
+    p->values[input_ids_[i]] = Tensor::borrow(input_dtypes[i], input_shapes[i], nullptr);
+
+  size_t scratch_bytes = 0;
+  std::vector<int> def_step(value_names_.size(), -1), last_step(value_names_.size(), -1);
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    ExecNode& e = nodes_[k];
+    std::vector<const Tensor*> ins;
+    std::vector<bool> ins_known;
+    bool all_known = e.implicit.empty();
+    for (int id : e.inputs) {
+      ins.push_back(id >= 0 ? &p->values[id] : nullptr);
+      ins_known.push_back(id >= 0 && known[id]);
+      if (id >= 0 && !known[id]) all_known = false;
+    }
+    std::vector<Tensor> metas(e.outputs.size());
+    std::vector<bool> dyn(e.outputs.size(), false);
+    PrepareContext pctx(*e.node, e.opset, ins, ins_known, &metas, &dyn);
+    try {
+      e.kernel->prepare(pctx);
+    } catch (const ValueNotKnown&) {
+      return false;
+    } catch (...) {
+      rethrow_with_context(e, "prepare");
+    }
+    for (size_t i = 0; i < e.outputs.size(); ++i) {
+      if (e.outputs[i] < 0) continue;
+      if (dyn[i] || metas[i].empty() || metas[i].dtype() == DType::kString) return false;
+    }
+    const bool fold = e.kernel->deterministic() && (all_known || (folds_from_shape_alone(*e.node) && e.implicit.empty()));
+    if (fold) {
+      std::vector<Tensor*> outs;
+      for (size_t i = 0; i < e.outputs.size(); ++i) {
+        if (e.outputs[i] < 0) { outs.push_back(nullptr); continue; }
+        p->values[e.outputs[i]] = Tensor(metas[i].dtype(), metas[i].shape());
+        outs.push_back(&p->values[e.outputs[i]]);
+      }
+      auto scratch = aligned_buffer(pctx.scratch_bytes());
+      try {
+        RunContext rctx(*e.node, ins, outs, scratch.get(), nullptr, nullptr);
+        e.kernel->run(rctx);
+      } catch (...) {
+        rethrow_with_context(e, "constant folding");
+      }
+      for (int id : e.outputs)
+        if (id >= 0) { known[id] = true; p->folded.push_back(p->values[id]); }
+      continue;
+    }
+    const int step = static_cast<int>(p->run_nodes.size());
+    p->run_nodes.push_back(k);
+    scratch_bytes = std::max(scratch_bytes, pctx.scratch_bytes());
+    for (int id : e.inputs)
+      if (id >= 0) last_step[id] = step;
+    for (size_t i = 0; i < e.outputs.size(); ++i) {
+      if (e.outputs[i] < 0) continue;
+      p->values[e.outputs[i]] = metas[i];
+      def_step[e.outputs[i]] = step;
+      last_step[e.outputs[i]] = std::max(last_step[e.outputs[i]], step);
+    }
+  }
+  const int end_step = static_cast<int>(p->run_nodes.size());
+  for (int id : output_ids_) last_step[id] = end_step;
+
+  // Omitted-but-declared outputs of run nodes still need memory: kernels may write them.
+  std::vector<BufferRequest> requests;
+  for (size_t id = 0; id < value_names_.size(); ++id)
+    if (def_step[id] >= 0) requests.push_back({static_cast<int>(id), p->values[id].nbytes(), def_step[id], last_step[id]});
+  const MemoryPlan mp = plan_memory(requests);
+  p->arena = aligned_buffer(mp.arena_bytes);
+  for (const auto& r : requests)
+    p->values[r.id] = Tensor::borrow(p->values[r.id].dtype(), p->values[r.id].shape(),
+                                     static_cast<char*>(p->arena.get()) + mp.offsets.at(r.id));
+  p->scratch = aligned_buffer(scratch_bytes);
+
+  StaticPlan* raw = p.get();
+  p->outer_thunk = [this, raw](const std::string& name) -> const Tensor* {
+    auto it = value_ids_.find(name);
+    if (it != value_ids_.end() && !raw->values[it->second].empty()) return &raw->values[it->second];
+    return raw->current_outer && *raw->current_outer ? (*raw->current_outer)(name) : nullptr;
+  };
+  for (size_t k : p->run_nodes) {
+    const ExecNode& e = nodes_[k];
+    std::vector<const Tensor*> ins;
+    for (int id : e.inputs) ins.push_back(id >= 0 ? &p->values[id] : nullptr);
+    std::vector<Tensor*> outs;
+    for (int id : e.outputs) outs.push_back(id >= 0 ? &p->values[id] : nullptr);
+    p->contexts.emplace_back(*e.node, ins, outs, p->scratch.get(), nullptr, p->outer_thunk);
+  }
+
+  stats_.static_plan = true;
+  stats_.arena_bytes = mp.arena_bytes;
+  stats_.unplanned_bytes = mp.total_bytes;
+  stats_.num_nodes = p->run_nodes.size();
+  plan_ = std::move(p);
+  dynamic_ = false;
+  return true;
+}
+
+std::vector<Tensor> Executor::run_static(const std::vector<Tensor>& inputs, const OuterResolver& outer) {
+  StaticPlan& p = *plan_;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    p.values[input_ids_[i]] = Tensor::borrow(inputs[i].dtype(), inputs[i].shape(), const_cast<void*>(inputs[i].raw()));
+  p.current_outer = &outer;
+  for (size_t s = 0; s < p.run_nodes.size(); ++s) {
+    try {
+      nodes_[p.run_nodes[s]].kernel->run(p.contexts[s]);
+    } catch (...) {
+      rethrow_with_context(nodes_[p.run_nodes[s]], "run");
+    }
+  }
+  p.current_outer = nullptr;
+  std::vector<Tensor> outputs;
+  outputs.reserve(output_ids_.size());
+  for (int id : output_ids_) outputs.push_back(p.values[id].clone());
+  return outputs;
+}
+
+}  // namespace edgerun

@@ -1,0 +1,64 @@
+// Executes one graph: plans shapes and memory once for static shapes, or goes node by node
+// when shapes depend on data.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edgerun/session.h"
+#include "kernels/kernel.h"
+
+namespace edgerun {
+
+using OuterResolver = std::function<const Tensor*(const std::string&)>;
+
+class Executor {
+ public:
+  // `graph` must outlive the executor. Subgraph executors resolve free names through `outer` at run.
+  explicit Executor(const Graph& graph);
+  ~Executor();
+
+  // Inputs in graph input order. Outputs in graph output order (owned copies).
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, const OuterResolver& outer = nullptr);
+
+  // Plans for these input shapes; returns false when shapes depend on data (dynamic mode).
+  bool plan(const std::vector<Shape>& input_shapes, const std::vector<DType>& input_dtypes);
+
+  const PlanStats& stats() const { return stats_; }
+  // Node names and kernels in execution order (after folding), for profiling and tests.
+  size_t num_nodes() const { return nodes_.size(); }
+
+ private:
+  struct ExecNode {
+    const Node* node = nullptr;
+    std::unique_ptr<Kernel> kernel;
+    int64_t opset = 0;
+    std::vector<int> inputs;    // value ids, -1 for omitted optional inputs
+    std::vector<int> implicit;  // value ids read by subgraphs
+    std::vector<int> outputs;   // value ids, -1 for omitted optional outputs
+  };
+  struct StaticPlan;
+
+  int value_id(const std::string& name);
+  std::vector<Tensor> run_dynamic(const std::vector<Tensor>& inputs, const OuterResolver& outer);
+  std::vector<Tensor> run_static(const std::vector<Tensor>& inputs, const OuterResolver& outer);
+  void check_inputs(const std::vector<Tensor>& inputs) const;
+  [[noreturn]] void rethrow_with_context(const ExecNode& n, const char* phase) const;
+
+  const Graph& graph_;
+  std::vector<std::string> value_names_;
+  std::map<std::string, int> value_ids_;
+  std::vector<Tensor> constants_;          // by value id; empty if not constant
+  std::vector<int> input_ids_, output_ids_;
+  std::vector<int> outer_ids_;             // names resolved from enclosing scopes
+  std::vector<ExecNode> nodes_;
+  std::vector<int> use_counts_;            // consumers per value (+1 for graph outputs)
+  std::unique_ptr<StaticPlan> plan_;
+  bool dynamic_ = false;                   // last planning attempt needed data-dependent shapes
+  std::vector<Shape> planned_shapes_;
+  PlanStats stats_;
+};
+
+}  // namespace edgerun

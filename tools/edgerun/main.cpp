@@ -1,0 +1,3 @@
+#include <iostream>
+#include "edgerun/edgerun.h"
+int main(int argc, char** argv) { std::cout << "edgerun\n"; return 0; }
