@@ -66,6 +66,15 @@ struct PlanStats {
   size_t num_nodes = 0;          // nodes executed per run (after folding)
 };
 
+// One executed node after planning (folded nodes excluded), for `edgerun info` and profiles.
+struct NodeSummary {
+  std::string name;
+  std::string op_type;
+  std::vector<Shape> input_shapes;
+  std::vector<Shape> output_shapes;
+  int64_t flops = 0;  // estimated multiply-adds x2 (0 when not estimated)
+};
+
 class Session {
  public:
   explicit Session(std::shared_ptr<Model> model, SessionOptions options = {});
@@ -81,6 +90,8 @@ class Session {
   void plan(const std::map<std::string, Shape>& input_shapes);
 
   const PlanStats& stats() const;
+  // Executed nodes with planned shapes; empty when shapes depend on data (no static plan).
+  std::vector<NodeSummary> node_summaries() const;
   const Model& model() const { return *model_; }
 
  private:

@@ -5,6 +5,7 @@
 #include <new>
 #include <set>
 
+#include "runtime/flops.h"
 #include "runtime/memory_plan.h"
 
 namespace edgerun {
@@ -322,6 +323,22 @@ std::vector<Tensor> Executor::run_static(const std::vector<Tensor>& inputs, cons
   outputs.reserve(output_ids_.size());
   for (int id : output_ids_) outputs.push_back(p.values[id].clone());
   return outputs;
+}
+
+std::vector<NodeSummary> Executor::node_summaries() const {
+  std::vector<NodeSummary> out;
+  if (!plan_) return out;
+  for (size_t k : plan_->run_nodes) {
+    const ExecNode& e = nodes_[k];
+    NodeSummary s;
+    s.name = e.node->name;
+    s.op_type = e.node->op_type;
+    for (int id : e.inputs) s.input_shapes.push_back(id >= 0 ? plan_->values[id].shape() : Shape{});
+    for (int id : e.outputs) s.output_shapes.push_back(id >= 0 ? plan_->values[id].shape() : Shape{});
+    s.flops = estimate_flops(*e.node, s.input_shapes, s.output_shapes);
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 }  // namespace edgerun

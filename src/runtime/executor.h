@@ -29,6 +29,7 @@ class Executor {
   const PlanStats& stats() const { return stats_; }
   // Node names and kernels in execution order (after folding), for profiling and tests.
   size_t num_nodes() const { return nodes_.size(); }
+  std::vector<NodeSummary> node_summaries() const;
 
  private:
   struct ExecNode {

@@ -32,6 +32,7 @@ Session::Session(std::shared_ptr<Model> model, SessionOptions options) : model_(
 Session::~Session() = default;
 
 const PlanStats& Session::stats() const { return impl_->executor->stats(); }
+std::vector<NodeSummary> Session::node_summaries() const { return impl_->executor->node_summaries(); }
 
 namespace {
 void check_against_declared(const ValueDesc& d, DType dtype, const Shape& shape) {

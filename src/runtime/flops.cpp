@@ -1,0 +1,49 @@
+#include "runtime/flops.h"
+
+namespace edgerun {
+namespace {
+int64_t numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+}  // namespace
+
+int64_t estimate_flops(const Node& node, const std::vector<Shape>& in, const std::vector<Shape>& out) {
+  const std::string& op = node.op_type;
+  if (out.empty() || in.empty()) return 0;
+  const int64_t out_n = numel(out[0]);
+  if (op == "Conv" || op == "ConvInteger" || op == "QLinearConv") {
+    const Shape& w = in[op == "QLinearConv" ? 3 : 1];
+    if (w.size() < 2) return 0;
+    int64_t per_output = 1;  // weight elements per output channel = C/group * kernel
+    for (size_t i = 1; i < w.size(); ++i) per_output *= w[i];
+    return 2 * out_n * per_output;
+  }
+  if (op == "ConvTranspose") {
+    const Shape& w = in[1];
+    if (w.size() < 2) return 0;
+    return 2 * numel(in[0]) * (numel(w) / w[0]);
+  }
+  if (op == "MatMul" || op == "Gemm" || op == "MatMulInteger" || op == "QLinearMatMul") {
+    const Shape& a = in[0];
+    if (a.empty()) return 0;
+    int64_t k = a.back();
+    if (op == "Gemm" && node.attr_int("transA", 0)) k = a[0];
+    return 2 * out_n * k;
+  }
+  if (op == "MaxPool" || op == "AveragePool") {
+    int64_t kernel = 1;
+    for (int64_t k : node.attr_ints("kernel_shape")) kernel *= k;
+    return out_n * kernel;
+  }
+  if (op == "GlobalAveragePool" || op == "GlobalMaxPool" || op.rfind("Reduce", 0) == 0) return numel(in[0]);
+  if (op == "Softmax" || op == "LogSoftmax" || op == "LayerNormalization" || op == "BatchNormalization") return 5 * out_n;
+  static const char* kElementwise[] = {"Add", "Sub", "Mul", "Div", "Relu", "Clip", "Sigmoid", "HardSwish", "HardSigmoid",
+                                       "Tanh", "Exp", "Pow", "Sqrt", "Max", "Min", "LeakyRelu", "Erf", "Where", "Sum"};
+  for (const char* e : kElementwise)
+    if (op == e) return out_n;
+  return 0;
+}
+
+}  // namespace edgerun
