@@ -52,7 +52,7 @@ class Model {
 };
 
 struct SessionOptions {
-  int num_threads = 1;
+  int num_threads = 1;  // 0: one per physical core
   // Apply graph optimizations (folding, fusion). Off gives the plain reference path.
   bool optimize = true;
 };

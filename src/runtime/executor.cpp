@@ -29,7 +29,7 @@ std::shared_ptr<void> aligned_buffer(size_t bytes) {
 bool folds_from_shape_alone(const Node& n) { return n.domain.empty() && (n.op_type == "Shape" || n.op_type == "Size"); }
 }  // namespace
 
-Executor::Executor(const Graph& graph) : graph_(graph) {
+Executor::Executor(const Graph& graph, ThreadPool* threads) : graph_(graph), threads_(threads) {
   for (const auto& [name, t] : graph.initializers) {
     const int id = value_id(name);
     constants_.resize(value_names_.size());
@@ -170,7 +170,7 @@ std::vector<Tensor> Executor::run_dynamic(const std::vector<Tensor>& inputs, con
         scratch_size = pctx.scratch_bytes();
         scratch = aligned_buffer(scratch_size);
       }
-      RunContext rctx(*e.node, ins, outs, scratch.get(), nullptr, resolver);
+      RunContext rctx(*e.node, ins, outs, scratch.get(), threads_, resolver);
       e.kernel->run(rctx);
     } catch (...) {
       rethrow_with_context(e, "run");
@@ -247,7 +247,7 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
       }
       auto scratch = aligned_buffer(pctx.scratch_bytes());
       try {
-        RunContext rctx(*e.node, ins, outs, scratch.get(), nullptr, nullptr);
+        RunContext rctx(*e.node, ins, outs, scratch.get(), threads_, nullptr);
         e.kernel->run(rctx);
       } catch (...) {
         rethrow_with_context(e, "constant folding");
@@ -294,7 +294,7 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
     for (int id : e.inputs) ins.push_back(id >= 0 ? &p->values[id] : nullptr);
     std::vector<Tensor*> outs;
     for (int id : e.outputs) outs.push_back(id >= 0 ? &p->values[id] : nullptr);
-    p->contexts.emplace_back(*e.node, ins, outs, p->scratch.get(), nullptr, p->outer_thunk);
+    p->contexts.emplace_back(*e.node, ins, outs, p->scratch.get(), threads_, p->outer_thunk);
   }
 
   stats_.static_plan = true;

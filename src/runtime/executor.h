@@ -17,7 +17,7 @@ using OuterResolver = std::function<const Tensor*(const std::string&)>;
 class Executor {
  public:
   // `graph` must outlive the executor. Subgraph executors resolve free names through `outer` at run.
-  explicit Executor(const Graph& graph);
+  explicit Executor(const Graph& graph, ThreadPool* threads = nullptr);
   ~Executor();
 
   // Inputs in graph input order. Outputs in graph output order (owned copies).
@@ -49,6 +49,7 @@ class Executor {
   [[noreturn]] void rethrow_with_context(const ExecNode& n, const char* phase) const;
 
   const Graph& graph_;
+  ThreadPool* threads_;
   std::vector<std::string> value_names_;
   std::map<std::string, int> value_ids_;
   std::vector<Tensor> constants_;          // by value id; empty if not constant

@@ -3,18 +3,22 @@
 #include "edgerun/session.h"
 #include "ir/graph.h"
 #include "runtime/executor.h"
+#include "runtime/thread_pool.h"
 
 namespace edgerun {
 
 struct Session::Impl {
   SessionOptions options;
+  std::unique_ptr<ThreadPool> threads;
   std::unique_ptr<Executor> executor;
 };
 
 Session::Session(std::shared_ptr<Model> model, SessionOptions options) : model_(std::move(model)), impl_(new Impl) {
   if (!model_) throw Error(ErrorCode::kInvalidArgument, "Session needs a model");
   impl_->options = options;
-  impl_->executor = std::make_unique<Executor>(model_->graph());
+  const int threads = options.num_threads > 0 ? options.num_threads : ThreadPool::physical_cores();
+  if (threads > 1) impl_->threads = std::make_unique<ThreadPool>(threads);
+  impl_->executor = std::make_unique<Executor>(model_->graph(), impl_->threads.get());
   // Plan ahead when every input shape is fixed, so load reports memory and the first run is steady.
   std::map<std::string, Shape> shapes;
   for (const auto& in : model_->inputs()) {

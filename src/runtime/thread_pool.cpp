@@ -1,0 +1,86 @@
+#include "runtime/thread_pool.h"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <string>
+
+namespace edgerun {
+
+ThreadPool::ThreadPool(int num_threads) {
+  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::run_chunks(std::unique_lock<std::mutex>& lock) {
+  // Entered and left with the lock held; computes with it released.
+  while (next_chunk_ < chunks_total_) {
+    const int64_t c = next_chunk_++;
+    const auto* job = job_;
+    const int64_t begin = c * job_chunk_, end = std::min(job_n_, begin + job_chunk_);
+    lock.unlock();
+    (*job)(begin, end);
+    lock.lock();
+    if (++chunks_done_ == chunks_total_) done_.notify_all();
+  }
+}
+
+void ThreadPool::worker_loop() {
+  uint64_t seen = 0;
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+    if (stop_) return;
+    seen = generation_;
+    run_chunks(lock);
+  }
+}
+
+void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t chunks = std::min<int64_t>(std::max<int64_t>(1, n / grain), num_threads());
+  if (chunks <= 1) {
+    fn(0, n);
+    return;
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  job_ = &fn;
+  job_n_ = n;
+  job_chunk_ = (n + chunks - 1) / chunks;
+  chunks_total_ = (n + job_chunk_ - 1) / job_chunk_;
+  next_chunk_ = 0;
+  chunks_done_ = 0;
+  ++generation_;
+  wake_.notify_all();
+  run_chunks(lock);
+  done_.wait(lock, [&] { return chunks_done_ == chunks_total_; });
+  job_ = nullptr;
+}
+
+int ThreadPool::physical_cores() {
+  std::ifstream in("/proc/cpuinfo");
+  std::set<std::pair<std::string, std::string>> cores;
+  std::string line, physical_id, core_id;
+  while (std::getline(in, line)) {
+    auto value = [&] { return line.substr(line.find(':') + 1); };
+    if (line.rfind("physical id", 0) == 0) physical_id = value();
+    else if (line.rfind("core id", 0) == 0) {
+      core_id = value();
+      cores.insert({physical_id, core_id});
+    }
+  }
+  const int hw = static_cast<int>(std::thread::hardware_concurrency());
+  if (cores.empty()) return std::max(hw, 1);
+  return std::max(1, std::min(static_cast<int>(cores.size()), std::max(hw, 1)));
+}
+
+}  // namespace edgerun

@@ -1,0 +1,44 @@
+// A fixed pool of worker threads for data-parallel loops inside kernels. Workers sleep on a
+// condition variable between jobs: no spinning after a run finishes.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace edgerun {
+
+class ThreadPool {
+ public:
+  // num_threads counts the calling thread: 1 means no workers.
+  explicit ThreadPool(int num_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int num_threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Splits [0, n) into contiguous chunks of at least `grain` items and calls fn(begin, end) on each,
+  // on the caller and the workers; returns when all are done.
+  void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+  // Physical cores of this machine (logical CPUs / SMT siblings), at least 1.
+  static int physical_cores();
+
+ private:
+  void worker_loop();
+  void run_chunks(std::unique_lock<std::mutex>& lock);
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int64_t job_n_ = 0, job_chunk_ = 0;
+  int64_t next_chunk_ = 0, chunks_total_ = 0, chunks_done_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace edgerun

@@ -1,0 +1,109 @@
+// The edgerun binary: exact command forms, outputs written as .npy, clear errors with non-zero exit.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "edgerun/edgerun.h"
+#include "edgerun/io.h"
+#include "../unit/model_builder.h"
+
+using namespace edgerun;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout + stderr
+};
+
+Result run_cli(const std::string& args) {
+  const std::string cmd = std::string(EDGERUN_CLI) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("edgerun_cli_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    test::ModelSpec m;
+    m.input("x", {2, 3});
+    m.node("Identity", {"x"}, {"y"}, "copy");
+    m.node("Shape", {"x"}, {"s"}, "shape_of_x");
+    m.output("y", {2, 3});
+    m.output("s", {2}, onnx::TensorProto::INT64);
+    std::ofstream(dir_ / "identity.onnx", std::ios::binary) << m.bytes();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+TEST_F(Cli, RunWritesOutputsAsNpy) {
+  Tensor x(DType::kFloat32, {2, 3});
+  for (int i = 0; i < 6; ++i) x.data<float>()[i] = 0.5f * i - 1;
+  save_npy(x, path("x.npy"));
+  const Result r = run_cli("run " + path("identity.onnx") + " --input x=" + path("x.npy") + " --output-dir " + path("out"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Tensor y = load_npy(path("out/y.npy"));
+  ASSERT_EQ(y.shape(), x.shape());
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(y.data<float>()[i], x.data<float>()[i]);
+  const Tensor s = load_npy(path("out/s.npy"));
+  ASSERT_EQ(s.dtype(), DType::kInt64);
+  EXPECT_EQ(s.data<int64_t>()[0], 2);
+  EXPECT_EQ(s.data<int64_t>()[1], 3);
+}
+
+TEST_F(Cli, BareInputBindsTheSingleInputAndPbWorks) {
+  Tensor x(DType::kFloat32, {2, 3});
+  for (int i = 0; i < 6; ++i) x.data<float>()[i] = static_cast<float>(i);
+  save_tensor_file(x, "x", path("x.pb"));
+  const Result r = run_cli("run " + path("identity.onnx") + " --input " + path("x.pb") + " -o " + path("out"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(load_npy(path("out/y.npy")).data<float>()[5], 5.0f);
+}
+
+TEST_F(Cli, InfoDescribesModel) {
+  const Result r = run_cli("info " + path("identity.onnx"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("x: float32[2,3]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("planned arena"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Identity"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, ErrorsExitNonZeroWithMessage) {
+  std::ofstream(path("garbage.onnx")) << "definitely not a model";
+  std::ofstream(path("empty.onnx"));
+  Tensor wrong(DType::kFloat32, {4, 4});
+  save_npy(wrong, path("wrong.npy"));
+  std::ofstream(path("bad.npy")) << "\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'";
+  const struct { std::string args, expect; } cases[] = {
+      {"run " + path("garbage.onnx") + " --input " + path("wrong.npy"), "not a valid ONNX model"},
+      {"run " + path("empty.onnx") + " --input " + path("wrong.npy"), "empty"},
+      {"run " + path("missing.onnx") + " --input " + path("wrong.npy"), "cannot open"},
+      {"run " + path("identity.onnx") + " --input " + path("wrong.npy"), "expects shape"},
+      {"run " + path("identity.onnx") + " --input nope=" + path("wrong.npy"), "no input named 'nope'"},
+      {"run " + path("identity.onnx") + " --input " + path("bad.npy"), "truncated"},
+      {"run " + path("identity.onnx") + " --input x=" + path("absent.npy"), "cannot open"},
+      {"info " + path("garbage.onnx"), "not a valid ONNX model"},
+  };
+  for (const auto& c : cases) {
+    const Result r = run_cli(c.args);
+    EXPECT_EQ(r.exit_code, 1) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find("error:"), std::string::npos) << r.output;
+  }
+}
+
+}  // namespace
