@@ -1,6 +1,6 @@
 // Pointwise activations: Relu, LeakyRelu, Elu, Selu, Celu, Sigmoid, HardSigmoid, HardSwish, Softplus,
 // Softsign, ThresholdedRelu, Shrink, Mish, Gelu. Attributes are read once; output matches the input.
-#include <algorithm>
+// NaN inputs give NaN outputs (except Shrink, whose definition maps them to 0).
 #include <cmath>
 
 #include "kernels/reference/elementwise.h"
@@ -25,6 +25,9 @@ template <typename C> C sigmoid(C x) {
   return e / (C(1) + e);
 }
 
+// Clamps to [0, 1]; NaN stays NaN (std::min/max would turn it into a bound).
+template <typename C> C clamp01(C v) { return v < C(0) ? C(0) : v > C(1) ? C(1) : v; }
+
 struct Params {
   float alpha = 0, beta = 0, gamma = 0;
   bool gelu_tanh = false;
@@ -32,18 +35,18 @@ struct Params {
 
 template <Act A, typename C> C activate(C x, const Params& p) {
   const C alpha = static_cast<C>(p.alpha);
-  if constexpr (A == Act::kRelu) return x > C(0) ? x : C(0);
+  if constexpr (A == Act::kRelu) return x < C(0) ? C(0) : x;
   else if constexpr (A == Act::kLeakyRelu) return x < C(0) ? alpha * x : x;
   else if constexpr (A == Act::kElu) return x < C(0) ? alpha * std::expm1(x) : x;
   else if constexpr (A == Act::kSelu) return static_cast<C>(p.gamma) * (x > C(0) ? x : alpha * std::expm1(x));
-  else if constexpr (A == Act::kCelu) return std::max(C(0), x) + std::min(C(0), alpha * std::expm1(x / alpha));
+  else if constexpr (A == Act::kCelu) return x > C(0) ? x : alpha * std::expm1(x / alpha);
   else if constexpr (A == Act::kSigmoid) return sigmoid(x);
   else if constexpr (A == Act::kHardSigmoid)
-    return std::max(C(0), std::min(C(1), alpha * x + static_cast<C>(p.beta)));
-  else if constexpr (A == Act::kHardSwish) return x * std::max(C(0), std::min(C(1), x / C(6) + C(0.5)));
+    return clamp01(alpha * x + static_cast<C>(p.beta));
+  else if constexpr (A == Act::kHardSwish) return x * clamp01(x / C(6) + C(0.5));
   else if constexpr (A == Act::kSoftplus) return softplus(x);
   else if constexpr (A == Act::kSoftsign) return x / (C(1) + std::fabs(x));
-  else if constexpr (A == Act::kThresholdedRelu) return x > alpha ? x : C(0);
+  else if constexpr (A == Act::kThresholdedRelu) return x <= alpha ? C(0) : x;
   else if constexpr (A == Act::kMish) return x * std::tanh(softplus(x));
   else if constexpr (A == Act::kGelu) {
     if (p.gelu_tanh) {
@@ -117,7 +120,7 @@ class Activation final : public Kernel {
       if constexpr (is_float_v<T>) {
         unary_loop(in.data<T>(), out.data<T>(), in.numel(), [&p](auto x) { return activate<A>(x, p); });
       } else if constexpr (A == Act::kRelu) {
-        unary_loop(in.data<T>(), out.data<T>(), in.numel(), [](T x) { return x > 0 ? x : T(0); });
+        unary_loop(in.data<T>(), out.data<T>(), in.numel(), [](T x) { return x < 0 ? T(0) : x; });
       } else if constexpr (A == Act::kShrink) {
         // Integer inputs shrink in double; the float attributes would not fit an integer type.
         unary_loop(in.data<T>(), out.data<T>(), in.numel(),

@@ -4,7 +4,6 @@
 // Numbers become strings the way numpy prints them (shortest round-trip digits; positional
 // notation for magnitudes in [1e-4, 1e16), scientific otherwise); strings become numbers with
 // "inf"/"nan" spellings accepted in any case and an optional leading '+'.
-// Floats that do not fit an integer dtype saturate, and NaN becomes 0.
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -37,13 +36,14 @@ float to_float_round_odd(double d) {
   return f;
 }
 
-// Lays out shortest scientific digits ("d.ddde±XX", from to_chars or printf) as numpy does.
-std::string numpy_layout(const char* sci) {
+// Lays out shortest scientific digits ("d.ddde±XX", from to_chars or printf) as numpy does: positional
+// when 1e-4 <= |value| < 1e16 (judged on the exact value, not the printed digits), else scientific.
+std::string numpy_layout(const char* sci, double magnitude) {
   std::string s(sci);
   const size_t e = s.find('e');
   if (e == std::string::npos) return s;  // inf / nan
+  if (magnitude < 1e-4 || magnitude >= 1e16) return s;
   const int exponent = std::atoi(s.c_str() + e + 1);
-  if (exponent >= 16 || exponent < -4) return s;
   std::string mantissa = s.substr(0, e);
   std::string sign;
   if (mantissa[0] == '-') { sign = "-"; mantissa.erase(0, 1); }
@@ -68,7 +68,7 @@ std::string float_to_string(F v) {
   char buf[64];
   const auto r = std::to_chars(buf, buf + sizeof buf - 1, v, std::chars_format::scientific);
   *r.ptr = '\0';
-  return numpy_layout(buf);
+  return numpy_layout(buf, std::fabs(static_cast<double>(v)));
 }
 
 // Shortest digits that read back as the same 16-bit value.
@@ -81,7 +81,7 @@ std::string half_to_string(H h) {
     std::snprintf(buf, sizeof buf, "%.*e", precision, static_cast<double>(v));
     if (H(std::strtof(buf, nullptr)).bits == h.bits) break;
   }
-  return numpy_layout(buf);
+  return numpy_layout(buf, std::fabs(static_cast<double>(v)));
 }
 
 template <typename S>
@@ -133,6 +133,16 @@ bool from_string_value(const std::string& text, D& out) {
   }
 }
 
+// Float to integer truncates toward zero. Out-of-range values are undefined in ONNX; here they go
+// through int64 and wrap to the target (so -1.0 to uint8 is 255, as numpy on common hardware gives),
+// beyond int64 they saturate, and NaN is 0.
+template <typename D, typename F>
+D float_to_int(F v) {
+  if constexpr (std::is_same_v<D, uint64_t>)
+    if (v >= F(9223372036854775808.0)) return saturate_cast<uint64_t>(v);
+  return static_cast<D>(saturate_cast<int64_t>(v));
+}
+
 template <typename S, typename D>
 D convert(S v) {
   if constexpr (std::is_same_v<S, D>) {
@@ -141,8 +151,10 @@ D convert(S v) {
     return widen(v) != 0;  // NaN is true
   } else if constexpr (std::is_same_v<S, bool>) {
     return static_cast<D>(v ? 1.0f : 0.0f);
+  } else if constexpr (is_int_v<D> && is_float_v<S>) {
+    return float_to_int<D>(widen(v));
   } else if constexpr (is_int_v<D>) {
-    return saturate_cast<D>(widen(v));
+    return static_cast<D>(v);  // integer narrowing wraps
   } else if constexpr (std::is_same_v<D, float16> || std::is_same_v<D, bfloat16>) {
     if constexpr (std::is_same_v<S, double>) return D(to_float_round_odd(v));
     else return D(static_cast<float>(widen(v)));
