@@ -1,6 +1,7 @@
 // Helpers for kernels that move elements without looking at their values (reshape, transpose,
 // slice, tile, pad, gather...): plain types move as raw bytes of their size, strings by assignment.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -136,6 +137,25 @@ inline std::vector<int64_t> normalize_axes(const PrepareContext& ctx, const std:
     out.push_back(n);
   }
   return out;
+}
+
+}  // namespace edgerun
+
+namespace edgerun {
+
+// Calls fn(T{}) with the C++ type of an index tensor (int32 or int64); false for other dtypes.
+template <typename Fn>
+bool dispatch_index(DType dtype, Fn&& fn) {
+  if (dtype == DType::kInt64) { fn(int64_t{}); return true; }
+  if (dtype == DType::kInt32) { fn(int32_t{}); return true; }
+  return false;
+}
+
+// Maps a possibly negative index into [0, dim); false when it is out of range.
+inline bool resolve_index(int64_t& index, int64_t dim) {
+  if (index < -dim || index >= dim) return false;
+  if (index < 0) index += dim;
+  return true;
 }
 
 }  // namespace edgerun
