@@ -1,0 +1,68 @@
+// Concat: joins inputs along `axis`; all other dims must match.
+#include "kernels/reference/data_movement.h"
+
+namespace edgerun {
+namespace {
+
+class Concat final : public Kernel {
+ public:
+  Concat(const Node& node, int64_t opset) : axis_(node.attr_int("axis", 0)) {
+    if (!node.has_attr("axis")) throw Error(ErrorCode::kInvalidModel, node.describe() + ": attribute 'axis' is required");
+  }
+
+  void prepare(PrepareContext& ctx) override {
+    if (ctx.num_inputs() == 0) ctx.fail("needs at least one input");
+    const DType dtype = ctx.input_dtype(0);
+    const Shape& first = ctx.input_shape(0);
+    const int64_t rank = static_cast<int64_t>(first.size());
+    if (rank == 0) ctx.fail("cannot concatenate scalars");
+    if (axis_ < -rank || axis_ >= rank)
+      ctx.fail("axis " + std::to_string(axis_) + " is out of range for inputs of rank " + std::to_string(rank));
+    const int64_t axis = axis_ < 0 ? axis_ + rank : axis_;
+    Shape out = first;
+    out[axis] = 0;
+    outer_ = 1;
+    int64_t inner = 1;
+    for (int64_t d = 0; d < rank; ++d) {
+      if (d < axis) outer_ *= first[d];
+      if (d > axis) inner *= first[d];
+    }
+    blocks_.assign(ctx.num_inputs(), 0);
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+      if (ctx.input_dtype(i) != dtype)
+        ctx.fail("input " + std::to_string(i) + " is " + dtype_name(ctx.input_dtype(i)) + ", input 0 is " + dtype_name(dtype));
+      const Shape& s = ctx.input_shape(i);
+      bool ok = static_cast<int64_t>(s.size()) == rank;
+      for (int64_t d = 0; ok && d < rank; ++d) ok = d == axis || s[d] == first[d];
+      if (!ok)
+        ctx.fail("input " + std::to_string(i) + " has shape " + shape_str(s) + ", which does not match input 0 " +
+                 shape_str(first) + " outside axis " + std::to_string(axis));
+      out[axis] += s[axis];
+      blocks_[i] = s[axis] * inner;
+    }
+    row_ = out[axis] * inner;
+    ctx.set_output(0, dtype, std::move(out));
+  }
+
+  void run(RunContext& ctx) override {
+    Tensor& out = ctx.output(0);
+    const DType dtype = out.dtype();
+    int64_t column = 0;
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      const Tensor& in = ctx.input(i);
+      for (int64_t o = 0; o < outer_; ++o)
+        copy_elements(dtype, element_at(out.raw(), dtype, o * row_ + column), element_at(in.raw(), dtype, o * blocks_[i]),
+                      blocks_[i]);
+      column += blocks_[i];
+    }
+  }
+
+ private:
+  int64_t axis_;
+  int64_t outer_ = 1, row_ = 0;
+  std::vector<int64_t> blocks_;  // elements each input contributes per outer index
+};
+
+}  // namespace
+EDGERUN_REGISTER_KERNEL("Concat", Concat);
+}  // namespace edgerun
