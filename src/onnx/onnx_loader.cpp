@@ -234,6 +234,11 @@ std::shared_ptr<Graph> convert_graph(const onnx::GraphProto& gp, const std::stri
     g->inputs.push_back(value_desc(in));
   }
   for (const auto& out : gp.output()) g->outputs.push_back(value_desc(out));
+  for (const auto* list : {&gp.input(), &gp.output()})
+    for (const auto& v : *list)
+      if (v.has_type() && !v.type().has_tensor_type() && !g->initializers.count(v.name()))
+        throw Error(ErrorCode::kUnsupported, "graph '" + gp.name() + "': value '" + v.name() +
+                                                 "' is a sequence, map or optional; only tensors are supported");
   for (const auto& vi : gp.value_info()) g->value_info[vi.name()] = value_desc(vi);
   for (const auto& np : gp.node()) {
     Node n;
@@ -246,6 +251,9 @@ std::shared_ptr<Graph> convert_graph(const onnx::GraphProto& gp, const std::stri
       if (a.ref_attr_name().size()) throw Error(ErrorCode::kUnsupported, n.describe() + ": attribute references are not supported");
       n.attrs[a.name()] = convert_attribute(a, base_dir, g.get());
     }
+    // Before opset 7, binary ops could broadcast from an explicit axis; numpy rules differ there.
+    if (n.has_attr("broadcast") && n.attr_int("broadcast", 0) != 0 && n.has_attr("axis"))
+      throw Error(ErrorCode::kUnsupported, n.describe() + ": legacy broadcasting with an explicit axis (opset < 7)");
     if (constant_to_initializer(n, *g)) continue;
     g->nodes.push_back(std::move(n));
   }
@@ -264,8 +272,8 @@ class ModelBuilder {
     for (const auto& op : mp.opset_import()) opsets[op.domain() == "ai.onnx" ? "" : op.domain()] = op.version();
     if (mp.opset_import_size() == 0) opsets[""] = 1;
     m->opset_ = opsets.count("") ? opsets[""] : 0;
-    if (m->opset_ > 0 && m->opset_ < 7)
-      throw Error(ErrorCode::kUnsupported, "opset " + std::to_string(m->opset_) + " is older than the supported 7..18");
+    if (m->opset_ > 18)
+      throw Error(ErrorCode::kUnsupported, "opset " + std::to_string(m->opset_) + " is newer than the supported 1..18");
     if (mp.functions_size()) {
       // Model-local functions: supported only if no node calls them (checked during validation).
     }

@@ -21,6 +21,7 @@ import random
 import struct
 import sys
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -159,6 +160,9 @@ def train(args):
           f"({time.time() - t0:.1f}s)", flush=True)
 
     model = FashionCNN(width=args.width, dropout=args.dropout)
+    # NHWC is noticeably faster for these small convolutions on CPU.
+    model = model.to(memory_format=torch.channels_last)
+    x_train = x_train.contiguous(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params} parameters", flush=True)
 
@@ -169,7 +173,7 @@ def train(args):
         pct_start=0.25)
     gen = torch.Generator().manual_seed(args.seed)
 
-    t_train = time.time()
+    t_train, c_train = time.time(), time.process_time()
     for epoch in range(args.epochs):
         model.train()
         perm = torch.randperm(x_train.shape[0], generator=gen)
@@ -189,29 +193,45 @@ def train(args):
         print(f"epoch {epoch + 1}/{args.epochs}: loss {total_loss / seen:.4f} "
               f"test acc {acc * 100:.2f}% ({time.time() - te:.1f}s)", flush=True)
     train_time = time.time() - t_train
+    cpu_time = time.process_time() - c_train
 
     model.eval()
     test_acc = evaluate(model, x_test, y_test)
-    print(f"training time: {train_time:.1f}s", flush=True)
+    print(f"training time: {train_time:.1f}s wall, {cpu_time:.1f}s CPU "
+          f"({args.threads} threads)", flush=True)
     print(f"test accuracy: {test_acc * 100:.2f}%", flush=True)
-    return model, test_acc, train_time, (x_test, y_test)
+    return model, test_acc, train_time
 
 
-def export(model, onnx_path, x_check):
+def export(model, onnx_path, fold_bn=False):
+    """Export in eval mode (BatchNorm uses its running statistics).
+
+    By default the BatchNormalization nodes are kept in the graph (so the
+    runtime's own Conv+BN folding is exercised); --fold-bn lets the exporter
+    fold them into the preceding Conv instead.
+    """
     import onnx
 
-    model.eval()
+    model = model.to(memory_format=torch.contiguous_format).eval()
     dummy = torch.zeros(1, 1, 28, 28)
     os.makedirs(os.path.dirname(onnx_path), exist_ok=True)
-    torch.onnx.export(
-        model, dummy, onnx_path,
-        input_names=["input"], output_names=["logits"],
-        dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
-        opset_version=13, do_constant_folding=True,
-    )
+    with warnings.catch_warnings():
+        # PRESERVE + constant folding warns about models in *training* mode;
+        # this one is in eval mode, so the warning does not apply.
+        warnings.filterwarnings("ignore", message=".*constant folding be turned off.*")
+        torch.onnx.export(
+            model, dummy, onnx_path,
+            input_names=["input"], output_names=["logits"],
+            dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
+            opset_version=13, do_constant_folding=True,
+            training=(torch.onnx.TrainingMode.EVAL if fold_bn
+                      else torch.onnx.TrainingMode.PRESERVE),
+        )
     m = onnx.load(onnx_path)
     onnx.checker.check_model(m)
     ops = sorted({n.op_type for n in m.graph.node})
+    if any(n.op_type == "Dropout" for n in m.graph.node):
+        raise RuntimeError("export left Dropout nodes in the graph")
     print(f"exported {onnx_path} ({os.path.getsize(onnx_path)} bytes), ops: {', '.join(ops)}")
 
 
@@ -228,14 +248,16 @@ def main():
     p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--fold-bn", action="store_true",
+                   help="fold BatchNorm into Conv at export (default: keep BatchNormalization nodes)")
     p.add_argument("--min-accuracy", type=float, default=0.915,
                    help="exit non-zero if the test accuracy is below this")
     args = p.parse_args()
 
-    model, test_acc, train_time, (x_test, _) = train(args)
+    model, test_acc, train_time = train(args)
 
     onnx_path = os.path.join(args.out_dir, "fashion_mnist_cnn.onnx")
-    export(model, onnx_path, x_test)
+    export(model, onnx_path, fold_bn=args.fold_bn)
     meta = {
         "test_accuracy": round(test_acc, 4),
         "input_scale": "x/255",
