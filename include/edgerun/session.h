@@ -55,6 +55,19 @@ struct SessionOptions {
   int num_threads = 1;  // 0: one per physical core
   // Apply graph optimizations (folding, fusion). Off gives the plain reference path.
   bool optimize = true;
+  // Record the time of every node in every run (see Session::profile()).
+  bool profile = false;
+};
+
+// Time spent in one node over all runs since the session started (with SessionOptions::profile).
+struct NodeProfile {
+  std::string name;
+  std::string op_type;
+  double total_ms = 0;
+  int64_t calls = 0;
+  // Start offsets and durations of each call in microseconds since the session was created,
+  // for trace files.
+  std::vector<std::pair<double, double>> events;
 };
 
 // Planning facts, for `edgerun info` and benchmarks.
@@ -92,6 +105,8 @@ class Session {
   const PlanStats& stats() const;
   // Executed nodes with planned shapes; empty when shapes depend on data (no static plan).
   std::vector<NodeSummary> node_summaries() const;
+  // Per-node timings (empty unless SessionOptions::profile was set).
+  std::vector<NodeProfile> profile() const;
   const Model& model() const { return *model_; }
 
  private:

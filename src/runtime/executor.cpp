@@ -171,7 +171,9 @@ std::vector<Tensor> Executor::run_dynamic(const std::vector<Tensor>& inputs, con
         scratch = aligned_buffer(scratch_size);
       }
       RunContext rctx(*e.node, ins, outs, scratch.get(), threads_, resolver);
+      const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       e.kernel->run(rctx);
+      if (profiling_) record(static_cast<size_t>(&e - nodes_.data()), start);
     } catch (...) {
       rethrow_with_context(e, "run");
     }
@@ -312,17 +314,47 @@ std::vector<Tensor> Executor::run_static(const std::vector<Tensor>& inputs, cons
     p.values[input_ids_[i]] = Tensor::borrow(inputs[i].dtype(), inputs[i].shape(), const_cast<void*>(inputs[i].raw()));
   p.current_outer = &outer;
   for (size_t s = 0; s < p.run_nodes.size(); ++s) {
+    const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     try {
       nodes_[p.run_nodes[s]].kernel->run(p.contexts[s]);
     } catch (...) {
       rethrow_with_context(nodes_[p.run_nodes[s]], "run");
     }
+    if (profiling_) record(p.run_nodes[s], start);
   }
   p.current_outer = nullptr;
   std::vector<Tensor> outputs;
   outputs.reserve(output_ids_.size());
   for (int id : output_ids_) outputs.push_back(p.values[id].clone());
   return outputs;
+}
+
+void Executor::enable_profiling() {
+  if (profiling_) return;
+  profiling_ = true;
+  profile_epoch_ = std::chrono::steady_clock::now();
+  profile_.assign(nodes_.size(), NodeProfile{});
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    profile_[i].name = nodes_[i].node->name;
+    profile_[i].op_type = nodes_[i].node->op_type;
+  }
+}
+
+void Executor::record(size_t node_index, std::chrono::steady_clock::time_point start) {
+  const auto end = std::chrono::steady_clock::now();
+  NodeProfile& p = profile_[node_index];
+  const double us = std::chrono::duration<double, std::micro>(end - start).count();
+  p.total_ms += us / 1000.0;
+  ++p.calls;
+  if (p.events.size() < 100000)  // bound trace memory on long benchmarks
+    p.events.emplace_back(std::chrono::duration<double, std::micro>(start - profile_epoch_).count(), us);
+}
+
+std::vector<NodeProfile> Executor::profile() const {
+  std::vector<NodeProfile> out;
+  for (const auto& p : profile_)
+    if (p.calls) out.push_back(p);
+  return out;
 }
 
 std::vector<NodeSummary> Executor::node_summaries() const {

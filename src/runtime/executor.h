@@ -1,6 +1,7 @@
 // Executes one graph: plans shapes and memory once for static shapes, or goes node by node
 // when shapes depend on data.
 #pragma once
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -30,6 +31,9 @@ class Executor {
   // Node names and kernels in execution order (after folding), for profiling and tests.
   size_t num_nodes() const { return nodes_.size(); }
   std::vector<NodeSummary> node_summaries() const;
+  // Turns on per-node timing; results accumulate across runs.
+  void enable_profiling();
+  std::vector<NodeProfile> profile() const;
 
  private:
   struct ExecNode {
@@ -46,6 +50,7 @@ class Executor {
   std::vector<Tensor> run_dynamic(const std::vector<Tensor>& inputs, const OuterResolver& outer);
   std::vector<Tensor> run_static(const std::vector<Tensor>& inputs, const OuterResolver& outer);
   void check_inputs(const std::vector<Tensor>& inputs) const;
+  void record(size_t node_index, std::chrono::steady_clock::time_point start);
   [[noreturn]] void rethrow_with_context(const ExecNode& n, const char* phase) const;
 
   const Graph& graph_;
@@ -61,6 +66,9 @@ class Executor {
   bool dynamic_ = false;                   // last planning attempt needed data-dependent shapes
   std::vector<Shape> planned_shapes_;
   PlanStats stats_;
+  bool profiling_ = false;
+  std::chrono::steady_clock::time_point profile_epoch_;
+  std::vector<NodeProfile> profile_;  // by node index
 };
 
 }  // namespace edgerun

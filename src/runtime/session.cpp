@@ -19,6 +19,7 @@ Session::Session(std::shared_ptr<Model> model, SessionOptions options) : model_(
   const int threads = options.num_threads > 0 ? options.num_threads : ThreadPool::physical_cores();
   if (threads > 1) impl_->threads = std::make_unique<ThreadPool>(threads);
   impl_->executor = std::make_unique<Executor>(model_->graph(), impl_->threads.get());
+  if (options.profile) impl_->executor->enable_profiling();
   // Plan ahead when every input shape is fixed, so load reports memory and the first run is steady.
   std::map<std::string, Shape> shapes;
   for (const auto& in : model_->inputs()) {
@@ -37,6 +38,7 @@ Session::~Session() = default;
 
 const PlanStats& Session::stats() const { return impl_->executor->stats(); }
 std::vector<NodeSummary> Session::node_summaries() const { return impl_->executor->node_summaries(); }
+std::vector<NodeProfile> Session::profile() const { return impl_->executor->profile(); }
 
 namespace {
 void check_against_declared(const ValueDesc& d, DType dtype, const Shape& shape) {

@@ -22,6 +22,8 @@ export every BatchNorm gets non-trivial, seeded statistics:
   2. running_var is multiplied by U(0.5, 2), running_mean is shifted by
      U(-0.25, 0.25) * std, gamma ~ U(0.5, 1.5) and beta ~ U(-0.25, 0.25).
 
+Conv/Linear biases that are initialised to zero get U(-0.1, 0.1) values first.
+
 Usage (from the repository root):
   /usr/bin/python3 tools/models/export_models.py --out build/models
   /usr/bin/python3 tools/models/export_models.py --out build/models --only resnet18,yolo_tiny --force
@@ -259,6 +261,26 @@ _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 @torch.no_grad()
+def randomize_zero_biases(model, seed):
+    """Give all-zero conv/linear biases small seeded random values.
+
+    Many layers initialise their bias to zero, which would hide bias bugs in
+    a runtime (and makes the exporter merge the identical initialisers into
+    Identity nodes).
+    """
+    g = torch.Generator().manual_seed(seed)
+    count = 0
+    for mod in model.modules():
+        if isinstance(mod, _BN_TYPES):
+            continue
+        b = getattr(mod, "bias", None)
+        if isinstance(b, torch.nn.Parameter) and not torch.any(b):
+            b.copy_(torch.rand(b.shape, generator=g) * 0.2 - 0.1)
+            count += 1
+    return count
+
+
+@torch.no_grad()
 def randomize_batchnorm(model, calib_input, seed):
     bns = [m for m in model.modules() if isinstance(m, _BN_TYPES)]
     if not bns:
@@ -335,6 +357,7 @@ def export_one(name, out_dir, force, fold_bn=False):
     rng = np.random.RandomState(seed)
     x = make_input(rng, shape)
     calib = torch.from_numpy(make_input(np.random.RandomState(seed + 1), (4,) + tuple(shape[1:])))
+    randomize_zero_biases(model, seed + 3)
     n_bn = randomize_batchnorm(model, calib, seed + 2)
     model.eval()
 
@@ -370,8 +393,8 @@ def export_one(name, out_dir, force, fold_bn=False):
         )
     m = onnx.load(tmp_path)
     onnx.checker.check_model(m)
-    if any(n.op_type == "Dropout" for n in m.graph.node):
-        raise RuntimeError(f"{name}: Dropout left in the exported graph")
+    if any(n.op_type in ("Dropout", "Identity") for n in m.graph.node):
+        raise RuntimeError(f"{name}: Dropout/Identity left in the exported graph")
     graph_outputs = [o.name for o in m.graph.output]
     if graph_outputs != out_names or [i.name for i in m.graph.input] != ["input"]:
         raise RuntimeError(f"{name}: unexpected graph I/O {[i.name for i in m.graph.input]} -> {graph_outputs}")
