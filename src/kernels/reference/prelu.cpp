@@ -15,7 +15,13 @@ class PRelu final : public Kernel {
       ctx.fail(std::string("inputs have dtype ") + dtype_name(t) + ", expected " +
                (ints_allowed ? "a numeric dtype" : "a floating-point dtype"));
     const Shape& x = ctx.input_shape(0);
-    const Shape& slope = ctx.input_shape(1);
+    slope_shape_ = ctx.input_shape(1);
+    // Before opset 7 a 1-D slope of length C applied per channel (axis 1), not to the last axis.
+    if (opset_ < 7 && slope_shape_.size() == 1 && x.size() >= 2 && slope_shape_[0] == x[1] && x.size() > 2) {
+      slope_shape_.assign(x.size() - 1, 1);
+      slope_shape_[0] = x[1];
+    }
+    const Shape& slope = slope_shape_;
     if (broadcast_or_fail(ctx, {x, slope}) != x)
       ctx.fail("slope shape " + shape_str(slope) + " does not broadcast to the input shape " + shape_str(x));
     plan_.init(x, {&x, &slope});
@@ -38,6 +44,7 @@ class PRelu final : public Kernel {
 
  private:
   int64_t opset_;
+  Shape slope_shape_;
   BroadcastPlan<2> plan_;
 };
 
