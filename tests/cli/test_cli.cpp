@@ -1,10 +1,12 @@
 // The edgerun binary: exact command forms, outputs written as .npy, clear errors with non-zero exit.
 #include <gtest/gtest.h>
+#include <png.h>
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 
 #include "edgerun/edgerun.h"
@@ -74,6 +76,35 @@ TEST_F(Cli, BareInputBindsTheSingleInputAndPbWorks) {
   EXPECT_EQ(load_npy(path("out/y.npy")).data<float>()[5], 5.0f);
 }
 
+TEST_F(Cli, RunReadsPngWithPreprocessing) {
+  // A 2x3 RGB image whose model input is [1,3,2,3] float.
+  const unsigned char rgb[2 * 3 * 3] = {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150, 160, 255};
+  png_image img;
+  std::memset(&img, 0, sizeof img);
+  img.version = PNG_IMAGE_VERSION;
+  img.width = 3;
+  img.height = 2;
+  img.format = PNG_FORMAT_RGB;
+  ASSERT_TRUE(png_image_write_to_file(&img, path("img.png").c_str(), 0, rgb, 0, nullptr));
+  test::ModelSpec m;
+  m.input("image", {1, 3, 2, 3});
+  m.node("Identity", {"image"}, {"pixels"});
+  m.output("pixels", {1, 3, 2, 3});
+  std::ofstream(path("img_model.onnx"), std::ios::binary) << m.bytes();
+  const Result r = run_cli("run " + path("img_model.onnx") + " --input " + path("img.png") +
+                           " --image-mean 0.5,0.5,0.5 --image-std 0.25,0.25,0.25 -o " + path("out"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const Tensor y = load_npy(path("out/pixels.npy"));
+  ASSERT_EQ(y.shape(), (Shape{1, 3, 2, 3}));
+  // NCHW: channel c, row h, column w comes from rgb[(h*3 + w)*3 + c].
+  for (int c = 0; c < 3; ++c)
+    for (int h = 0; h < 2; ++h)
+      for (int w = 0; w < 3; ++w) {
+        const float expected = (rgb[(h * 3 + w) * 3 + c] / 255.0f - 0.5f) / 0.25f;
+        EXPECT_NEAR(y.data<float>()[(c * 2 + h) * 3 + w], expected, 1e-6);
+      }
+}
+
 TEST_F(Cli, InfoDescribesModel) {
   const Result r = run_cli("info " + path("identity.onnx"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -87,7 +118,8 @@ TEST_F(Cli, ErrorsExitNonZeroWithMessage) {
   std::ofstream(path("empty.onnx"));
   Tensor wrong(DType::kFloat32, {4, 4});
   save_npy(wrong, path("wrong.npy"));
-  std::ofstream(path("bad.npy")) << "\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'";
+  const std::string truncated_npy("\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'", 25);
+  std::ofstream(path("bad.npy"), std::ios::binary) << truncated_npy;
   const struct { std::string args, expect; } cases[] = {
       {"run " + path("garbage.onnx") + " --input " + path("wrong.npy"), "not a valid ONNX model"},
       {"run " + path("empty.onnx") + " --input " + path("wrong.npy"), "empty"},
