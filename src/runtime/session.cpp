@@ -69,20 +69,20 @@ void Session::plan(const std::map<std::string, Shape>& input_shapes) {
 
 std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
   std::set<std::string> known;
-  std::vector<Tensor> ordered;
-  for (const auto& in : model_->inputs()) {
-    known.insert(in.name);
-    auto it = inputs.find(in.name);
-    if (it == inputs.end()) throw Error(ErrorCode::kInvalidArgument, "missing input '" + in.name + "'");
-    check_against_declared(in, it->second.dtype(), it->second.shape());
-    ordered.push_back(it->second);
-  }
+  for (const auto& in : model_->inputs()) known.insert(in.name);
   for (const auto& [name, t] : inputs)
     if (!known.count(name)) {
       std::string names;
       for (const auto& in : model_->inputs()) names += (names.empty() ? "" : ", ") + in.name;
       throw Error(ErrorCode::kInvalidArgument, "model has no input named '" + name + "' (inputs: " + names + ")");
     }
+  std::vector<Tensor> ordered;
+  for (const auto& in : model_->inputs()) {
+    auto it = inputs.find(in.name);
+    if (it == inputs.end()) throw Error(ErrorCode::kInvalidArgument, "missing input '" + in.name + "'");
+    check_against_declared(in, it->second.dtype(), it->second.shape());
+    ordered.push_back(it->second);
+  }
   return impl_->executor->run(ordered);
 }
 
