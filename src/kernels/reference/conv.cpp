@@ -156,12 +156,12 @@ class Conv final : public Kernel {
                 std::fill(out_row, out_row + ow_count, 0.f);
                 continue;
               }
-              const float* src = x_plane + (id * k.in[1] + ih) * k.in[2] + w_off;
+              const float* src = x_plane + (id * k.in[1] + ih) * k.in[2];
               std::fill(out_row, out_row + lo, 0.f);
               if (k.stride[2] == 1) {
-                std::copy(src + lo, src + hi, out_row + lo);
+                if (hi > lo) std::copy(src + lo + w_off, src + hi + w_off, out_row + lo);
               } else {
-                for (int64_t ow = lo; ow < hi; ++ow) out_row[ow] = src[ow * k.stride[2]];
+                for (int64_t ow = lo; ow < hi; ++ow) out_row[ow] = src[ow * k.stride[2] + w_off];
               }
               std::fill(out_row + hi, out_row + ow_count, 0.f);
             }
@@ -211,7 +211,7 @@ class Conv final : public Kernel {
         std::fill(y_plane, y_plane + out_size_, bias ? bias[m] : 0.f);
         for (int64_t od = 0; od < k.out[0]; ++od)
           for (int64_t oh = 0; oh < k.out[1]; ++oh) {
-            float* __restrict y_row = y_plane + (od * k.out[1] + oh) * k.out[2];
+            float* y_row = y_plane + (od * k.out[1] + oh) * k.out[2];
             for (int64_t kd = 0; kd < k.kernel[0]; ++kd) {
               const int64_t id = od * k.stride[0] - k.pad[0] + kd * k.dilation[0];
               if (id < 0 || id >= k.in[0]) continue;
@@ -221,12 +221,14 @@ class Conv final : public Kernel {
                 const float* x_row = x_plane + (id * k.in[1] + ih) * k.in[2];
                 for (int64_t kw = 0; kw < k.kernel[2]; ++kw) {
                   const float wv = w_m[(kd * k.kernel[1] + kh) * k.kernel[2] + kw];
-                  const float* __restrict src = x_row + kw * k.dilation[2] - k.pad[2];
+                  const int64_t w_off = kw * k.dilation[2] - k.pad[2];
                   const int64_t lo = ow_lo_[kw], hi = ow_hi_[kw];
                   if (k.stride[2] == 1) {
-                    for (int64_t ow = lo; ow < hi; ++ow) y_row[ow] += wv * src[ow];
+                    const float* __restrict src = x_row + lo + w_off;
+                    float* __restrict dst = y_row + lo;
+                    for (int64_t i = 0; i < hi - lo; ++i) dst[i] += wv * src[i];
                   } else {
-                    for (int64_t ow = lo; ow < hi; ++ow) y_row[ow] += wv * src[ow * k.stride[2]];
+                    for (int64_t ow = lo; ow < hi; ++ow) y_row[ow] += wv * x_row[ow * k.stride[2] + w_off];
                   }
                 }
               }
