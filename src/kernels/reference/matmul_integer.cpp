@@ -172,7 +172,7 @@ class QLinearMatMul final : public Kernel {
                 const float q = std::nearbyint(static_cast<float>(acc) * multiplier) + static_cast<float>(y_zp);
                 const float lo = static_cast<float>(std::numeric_limits<TY>::min());
                 const float hi = static_cast<float>(std::numeric_limits<TY>::max());
-                y[(i * M + m) * N + n] = static_cast<TY>(std::clamp(q, lo, hi));
+                y[(i * M + m) * N + n] = static_cast<TY>(q >= lo ? std::min(q, hi) : lo);  // NaN saturates low
               });
         }
       });
