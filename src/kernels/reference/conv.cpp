@@ -71,9 +71,15 @@ class Conv final : public Kernel {
     kernel_size_ = geo_.kernel_size();
     ow_lo_.assign(win_.kernel[2], 0);
     ow_hi_.assign(win_.kernel[2], 0);
-    for (int64_t kw = 0; kw < win_.kernel[2]; ++kw)
+    interior_lo_ = 0;
+    interior_hi_ = win_.out[2];
+    for (int64_t kw = 0; kw < win_.kernel[2]; ++kw) {
       valid_output_range(win_.in[2], win_.out[2], win_.stride[2], win_.pad[2], kw * win_.dilation[2], &ow_lo_[kw],
                          &ow_hi_[kw]);
+      interior_lo_ = std::max(interior_lo_, ow_lo_[kw]);
+      interior_hi_ = std::min(interior_hi_, ow_hi_[kw]);
+    }
+    interior_hi_ = std::max(interior_hi_, interior_lo_);
     if (dt != DType::kFloat32 || out_size_ == 0 || batch_ == 0) {
       path_ = Path::kDirect;
       return;
@@ -156,12 +162,12 @@ class Conv final : public Kernel {
                 std::fill(out_row, out_row + ow_count, 0.f);
                 continue;
               }
-              const float* src = x_plane + (id * k.in[1] + ih) * k.in[2] + w_off;
+              const float* src = x_plane + (id * k.in[1] + ih) * k.in[2];
               std::fill(out_row, out_row + lo, 0.f);
               if (k.stride[2] == 1) {
-                std::copy(src + lo, src + hi, out_row + lo);
+                if (hi > lo) std::copy(src + lo + w_off, src + hi + w_off, out_row + lo);
               } else {
-                for (int64_t ow = lo; ow < hi; ++ow) out_row[ow] = src[ow * k.stride[2]];
+                for (int64_t ow = lo; ow < hi; ++ow) out_row[ow] = src[ow * k.stride[2] + w_off];
               }
               std::fill(out_row + hi, out_row + ow_count, 0.f);
             }
@@ -196,13 +202,15 @@ class Conv final : public Kernel {
     }
   }
 
-  // One input channel per group: accumulate each kernel tap over whole output rows.
+  // One input channel per group. Each output row accumulates one input row per (kd, kh) tap row: the columns
+  // where every kw tap is inside the image take all taps in one pass, the border columns check each tap.
   void run_depthwise(RunContext& ctx) {
     const float* x = ctx.input(0).data<float>();
     const float* w = ctx.input(1).data<float>();
     const float* bias = has_bias_ ? ctx.input(2).data<float>() : nullptr;
     float* y = ctx.output(0).data<float>();
     const Window3& k = win_;
+    const int64_t kw_count = k.kernel[2], sw = k.stride[2], dw = k.dilation[2], pw = k.pad[2];
     for (int64_t n = 0; n < batch_; ++n)
       for (int64_t m = 0; m < out_channels_; ++m) {
         const float* x_plane = x + (n * in_channels_ + m / group_out_) * in_size_;
@@ -211,7 +219,7 @@ class Conv final : public Kernel {
         std::fill(y_plane, y_plane + out_size_, bias ? bias[m] : 0.f);
         for (int64_t od = 0; od < k.out[0]; ++od)
           for (int64_t oh = 0; oh < k.out[1]; ++oh) {
-            float* __restrict y_row = y_plane + (od * k.out[1] + oh) * k.out[2];
+            float* y_row = y_plane + (od * k.out[1] + oh) * k.out[2];
             for (int64_t kd = 0; kd < k.kernel[0]; ++kd) {
               const int64_t id = od * k.stride[0] - k.pad[0] + kd * k.dilation[0];
               if (id < 0 || id >= k.in[0]) continue;
@@ -219,20 +227,39 @@ class Conv final : public Kernel {
                 const int64_t ih = oh * k.stride[1] - k.pad[1] + kh * k.dilation[1];
                 if (ih < 0 || ih >= k.in[1]) continue;
                 const float* x_row = x_plane + (id * k.in[1] + ih) * k.in[2];
-                for (int64_t kw = 0; kw < k.kernel[2]; ++kw) {
-                  const float wv = w_m[(kd * k.kernel[1] + kh) * k.kernel[2] + kw];
-                  const float* __restrict src = x_row + kw * k.dilation[2] - k.pad[2];
-                  const int64_t lo = ow_lo_[kw], hi = ow_hi_[kw];
-                  if (k.stride[2] == 1) {
-                    for (int64_t ow = lo; ow < hi; ++ow) y_row[ow] += wv * src[ow];
-                  } else {
-                    for (int64_t ow = lo; ow < hi; ++ow) y_row[ow] += wv * src[ow * k.stride[2]];
+                const float* w_row = w_m + (kd * k.kernel[1] + kh) * kw_count;
+                auto border = [&](int64_t from, int64_t to) {
+                  for (int64_t ow = from; ow < to; ++ow) {
+                    float acc = 0.f;
+                    for (int64_t kw = 0; kw < kw_count; ++kw)
+                      if (ow >= ow_lo_[kw] && ow < ow_hi_[kw]) acc += w_row[kw] * x_row[ow * sw + kw * dw - pw];
+                    y_row[ow] += acc;
                   }
+                };
+                border(0, interior_lo_);
+                border(interior_hi_, k.out[2]);
+                if (interior_hi_ > interior_lo_) {
+                  if (kw_count == 3 && sw == 1)
+                    depthwise_row3(y_row + interior_lo_, x_row + interior_lo_ - pw, dw, w_row, interior_hi_ - interior_lo_);
+                  else
+                    for (int64_t kw = 0; kw < kw_count; ++kw) {
+                      const float wv = w_row[kw];
+                      const float* src = x_row + kw * dw - pw;
+                      for (int64_t ow = interior_lo_; ow < interior_hi_; ++ow) y_row[ow] += wv * src[ow * sw];
+                    }
                 }
               }
             }
           }
       }
+  }
+
+  // y[i] += w0 * x[i] + w1 * x[i + d] + w2 * x[i + 2d]
+  static void depthwise_row3(float* __restrict y, const float* __restrict x, int64_t d, const float* w, int64_t count) {
+    const float w0 = w[0], w1 = w[1], w2 = w[2];
+    const float* x1 = x + d;
+    const float* x2 = x + 2 * d;
+    for (int64_t i = 0; i < count; ++i) y[i] += w0 * x[i] + w1 * x1[i] + w2 * x2[i];
   }
 
   template <typename T>
@@ -285,6 +312,8 @@ class Conv final : public Kernel {
   size_t col_bytes_ = 0;
   // Per kernel column kw: the output columns [lo, hi) whose input column is inside the image.
   std::vector<int64_t> ow_lo_, ow_hi_;
+  // Output columns where every kernel column is inside the image.
+  int64_t interior_lo_ = 0, interior_hi_ = 0;
 };
 
 }  // namespace

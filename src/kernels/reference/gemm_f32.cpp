@@ -57,7 +57,10 @@ inline void pack_b(const MatrixRef& B, int64_t N, int64_t k0, int64_t kc, int64_
   }
 }
 
-template <int NR>
+// RolledColumns keeps the column loop from being unrolled before vectorization. With 8-wide vectors that
+// yields the plain two-vectors-per-row kernel; otherwise GCC -O3 unrolls it first and the SLP vectorizer picks
+// a permuted layout. With 4-wide vectors the early unroll is what keeps the accumulators in registers.
+template <int NR, bool RolledColumns>
 inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
                          int64_t ldc, int mr, int nr, float alpha, float beta) {
   float acc[kMR][NR] = {};
@@ -67,7 +70,12 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
 #pragma GCC unroll 8
     for (int i = 0; i < kMR; ++i) {
       const float ai = a[i];
-      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+      if constexpr (RolledColumns) {
+#pragma GCC unroll 1
+        for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+      } else {
+        for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+      }
     }
     a += kMR;
     b += NR;
@@ -87,7 +95,7 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
       c[i * ldc + j] = beta == 0.f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
 }
 
-template <int NR>
+template <int NR, bool RolledColumns>
 inline void gemm_blocked(int64_t M, int64_t N, int64_t K, float alpha, const MatrixRef& A, const MatrixRef& B,
                          float beta, float* C, int64_t ldc, float* workspace) {
   float* packed_a = workspace;
@@ -105,7 +113,7 @@ inline void gemm_blocked(int64_t M, int64_t N, int64_t K, float alpha, const Mat
           const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int mr = static_cast<int>(std::min<int64_t>(kMR, mc - ir));
-            micro_kernel<NR>(kc, packed_a + ir * kc, packed_b + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
+            micro_kernel<NR, RolledColumns>(kc, packed_a + ir * kc, packed_b + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
                              alpha, block_beta);
           }
         }
@@ -152,14 +160,14 @@ using GemmFn = void (*)(int64_t, int64_t, int64_t, float, const MatrixRef&, cons
 
 void gemm_portable(int64_t M, int64_t N, int64_t K, float alpha, const MatrixRef& A, const MatrixRef& B, float beta,
                    float* C, int64_t ldc, float* workspace) {
-  gemm_blocked<8>(M, N, K, alpha, A, B, beta, C, ldc, workspace);
+  gemm_blocked<8, false>(M, N, K, alpha, A, B, beta, C, ldc, workspace);
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
 __attribute__((target("avx2,fma"), flatten)) void gemm_avx2(int64_t M, int64_t N, int64_t K, float alpha,
                                                              const MatrixRef& A, const MatrixRef& B, float beta,
                                                              float* C, int64_t ldc, float* workspace) {
-  gemm_blocked<16>(M, N, K, alpha, A, B, beta, C, ldc, workspace);
+  gemm_blocked<16, true>(M, N, K, alpha, A, B, beta, C, ldc, workspace);
 }
 __attribute__((target("avx2,fma"), flatten)) void gemv_avx2(int64_t N, int64_t K, float alpha, const MatrixRef& x,
                                                              const MatrixRef& B, float beta, float* c,
