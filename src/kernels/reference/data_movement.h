@@ -159,3 +159,15 @@ inline bool resolve_index(int64_t& index, int64_t dim) {
 }
 
 }  // namespace edgerun
+
+namespace edgerun {
+
+// Truth value of an element as numpy sees it: non-zero numbers, non-empty strings.
+template <typename T>
+inline bool element_is_nonzero(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) return !v.empty();
+  else if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>) return static_cast<float>(v) != 0.0f;
+  else return v != T{};
+}
+
+}  // namespace edgerun
