@@ -37,8 +37,11 @@ class Range final : public Kernel {
                        delta = *ctx.require_value(2).data<T>();
         if (delta == 0) ctx.fail("delta is 0");
         const __int128 span = limit - start;
-        if ((span > 0 && delta > 0) || (span < 0 && delta < 0))
-          count = static_cast<int64_t>((span + delta - (delta > 0 ? 1 : -1)) / delta);
+        if ((span > 0 && delta > 0) || (span < 0 && delta < 0)) {
+          const __int128 n = (span + delta - (delta > 0 ? 1 : -1)) / delta;
+          if (n > INT64_MAX) ctx.fail("the range has too many elements");
+          count = static_cast<int64_t>(n);
+        }
       }
     });
     ctx.set_output(0, dtype, {count});

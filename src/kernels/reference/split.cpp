@@ -30,7 +30,7 @@ class Split final : public Kernel {
     bool given = false;
     if (opset_ >= 13 && ctx.has_input(1)) {
       split = read_index_list(ctx, ctx.require_value(1), "split");
-      given = true;
+      given = !split.empty();  // an empty list means an even split
     } else if (opset_ < 13 && has_attr_split_) {
       split = attr_split_;
       given = true;
