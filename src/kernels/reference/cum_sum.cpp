@@ -1,6 +1,7 @@
 // CumSum: running sums along the axis given by the second input; `exclusive` leaves out the
 // current element, `reverse` sums from the end.
 #include "kernels/reference/data_movement.h"
+#include "kernels/reference/wrapping_arith.h"
 
 namespace edgerun {
 namespace {
@@ -53,9 +54,9 @@ class CumSum final : public Kernel {
             const Acc v = static_cast<Acc>(x[at]);
             if (exclusive_) {
               y[at] = static_cast<T>(sum);
-              sum = static_cast<Acc>(sum + v);
+              sum = wrapping_add(sum, v);
             } else {
-              sum = static_cast<Acc>(sum + v);
+              sum = wrapping_add(sum, v);
               y[at] = static_cast<T>(sum);
             }
           }

@@ -171,3 +171,19 @@ inline bool element_is_nonzero(const T& v) {
 }
 
 }  // namespace edgerun
+
+namespace edgerun {
+
+// a * b for dims computed from attributes or data; fails instead of overflowing.
+inline int64_t checked_mul(const PrepareContext& ctx, int64_t a, int64_t b, const std::string& what) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) ctx.fail(what + " overflows int64");
+  return r;
+}
+inline int64_t checked_add(const PrepareContext& ctx, int64_t a, int64_t b, const std::string& what) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) ctx.fail(what + " overflows int64");
+  return r;
+}
+
+}  // namespace edgerun

@@ -51,10 +51,15 @@ class Range final : public Kernel {
     Tensor& out = ctx.output(0);
     dispatch_dtype<kNumeric>(out.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      if constexpr (std::is_arithmetic_v<T>) {
-        const T start = *ctx.input(0).data<T>(), delta = *ctx.input(2).data<T>();
-        T* dst = out.data<T>();
+      const T start = *ctx.input(0).data<T>(), delta = *ctx.input(2).data<T>();
+      T* dst = out.data<T>();
+      if constexpr (std::is_floating_point_v<T>) {
         for (int64_t i = 0; i < out.numel(); ++i) dst[i] = static_cast<T>(start + static_cast<T>(i) * delta);
+      } else if constexpr (std::is_integral_v<T>) {
+        // Wrapping arithmetic: every element lies in [start, limit), only i * delta may leave T's range.
+        for (int64_t i = 0; i < out.numel(); ++i)
+          dst[i] = static_cast<T>(static_cast<uint64_t>(static_cast<int64_t>(start)) +
+                                  static_cast<uint64_t>(i) * static_cast<uint64_t>(static_cast<int64_t>(delta)));
       }
     });
   }

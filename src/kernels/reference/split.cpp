@@ -41,7 +41,7 @@ class Split final : public Kernel {
         ctx.fail("split has " + std::to_string(split.size()) + " entries for " + std::to_string(parts) + " outputs");
       int64_t sum = 0;
       for (int64_t s : split) {
-        if (s < 0) ctx.fail("split " + shape_str(split) + " has a negative size");
+        if (s < 0 || s > dim) ctx.fail("split " + shape_str(split) + " has an entry outside [0, " + std::to_string(dim) + "]");
         sum += s;
       }
       if (sum != dim)
