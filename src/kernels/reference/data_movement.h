@@ -159,3 +159,31 @@ inline bool resolve_index(int64_t& index, int64_t dim) {
 }
 
 }  // namespace edgerun
+
+namespace edgerun {
+
+// Truth value of an element as numpy sees it: non-zero numbers, non-empty strings.
+template <typename T>
+inline bool element_is_nonzero(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) return !v.empty();
+  else if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>) return static_cast<float>(v) != 0.0f;
+  else return v != T{};
+}
+
+}  // namespace edgerun
+
+namespace edgerun {
+
+// a * b for dims computed from attributes or data; fails instead of overflowing.
+inline int64_t checked_mul(const PrepareContext& ctx, int64_t a, int64_t b, const std::string& what) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) ctx.fail(what + " overflows int64");
+  return r;
+}
+inline int64_t checked_add(const PrepareContext& ctx, int64_t a, int64_t b, const std::string& what) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) ctx.fail(what + " overflows int64");
+  return r;
+}
+
+}  // namespace edgerun

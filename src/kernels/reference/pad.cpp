@@ -62,11 +62,12 @@ class Pad final : public Kernel {
     for (int64_t i = 0; i < n; ++i) {
       const int64_t a = axes[i];
       begin[a] = pads[i];
-      out[a] = in[a] + pads[i] + pads[i + n];
+      out[a] = checked_add(ctx, checked_add(ctx, in[a], pads[i], "the padded size"), pads[i + n], "the padded size");
       if (out[a] < 0) ctx.fail("pads " + shape_str(pads) + " remove more than axis " + std::to_string(a) + " of " + shape_str(in));
       if (mode_ != PadMode::kConstant && in[a] == 0 && out[a] > 0)
         ctx.fail("cannot pad an empty axis " + std::to_string(a) + " in a non-constant mode");
     }
+    shape_numel(out);
     // Per axis: the input coordinate each output coordinate reads, or -1 for the fill value.
     const auto strides = strides_of(in);
     source_.assign(static_cast<size_t>(rank), {});

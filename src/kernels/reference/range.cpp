@@ -37,8 +37,11 @@ class Range final : public Kernel {
                        delta = *ctx.require_value(2).data<T>();
         if (delta == 0) ctx.fail("delta is 0");
         const __int128 span = limit - start;
-        if ((span > 0 && delta > 0) || (span < 0 && delta < 0))
-          count = static_cast<int64_t>((span + delta - (delta > 0 ? 1 : -1)) / delta);
+        if ((span > 0 && delta > 0) || (span < 0 && delta < 0)) {
+          const __int128 n = (span + delta - (delta > 0 ? 1 : -1)) / delta;
+          if (n > INT64_MAX) ctx.fail("the range has too many elements");
+          count = static_cast<int64_t>(n);
+        }
       }
     });
     ctx.set_output(0, dtype, {count});
@@ -48,10 +51,15 @@ class Range final : public Kernel {
     Tensor& out = ctx.output(0);
     dispatch_dtype<kNumeric>(out.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      if constexpr (std::is_arithmetic_v<T>) {
-        const T start = *ctx.input(0).data<T>(), delta = *ctx.input(2).data<T>();
-        T* dst = out.data<T>();
+      const T start = *ctx.input(0).data<T>(), delta = *ctx.input(2).data<T>();
+      T* dst = out.data<T>();
+      if constexpr (std::is_floating_point_v<T>) {
         for (int64_t i = 0; i < out.numel(); ++i) dst[i] = static_cast<T>(start + static_cast<T>(i) * delta);
+      } else if constexpr (std::is_integral_v<T>) {
+        // Wrapping arithmetic: every element lies in [start, limit), only i * delta may leave T's range.
+        for (int64_t i = 0; i < out.numel(); ++i)
+          dst[i] = static_cast<T>(static_cast<uint64_t>(static_cast<int64_t>(start)) +
+                                  static_cast<uint64_t>(i) * static_cast<uint64_t>(static_cast<int64_t>(delta)));
       }
     });
   }

@@ -7,6 +7,7 @@
 
 #include "kernels/common.h"
 #include "kernels/kernel.h"
+#include "kernels/reference/wrapping_arith.h"
 
 namespace edgerun {
 
@@ -39,8 +40,8 @@ inline void scatter_combine(ScatterReduction r, T& dst, const T& src) {
   } else {
     switch (r) {
       case ScatterReduction::kNone: dst = src; break;
-      case ScatterReduction::kAdd: dst = static_cast<T>(dst + src); break;
-      case ScatterReduction::kMul: dst = static_cast<T>(dst * src); break;
+      case ScatterReduction::kAdd: dst = wrapping_add(dst, src); break;
+      case ScatterReduction::kMul: dst = wrapping_mul(dst, src); break;
       case ScatterReduction::kMax: dst = std::max(dst, src); break;
       case ScatterReduction::kMin: dst = std::min(dst, src); break;
     }

@@ -30,7 +30,7 @@ class Split final : public Kernel {
     bool given = false;
     if (opset_ >= 13 && ctx.has_input(1)) {
       split = read_index_list(ctx, ctx.require_value(1), "split");
-      given = true;
+      given = !split.empty();  // an empty list means an even split
     } else if (opset_ < 13 && has_attr_split_) {
       split = attr_split_;
       given = true;
@@ -41,7 +41,7 @@ class Split final : public Kernel {
         ctx.fail("split has " + std::to_string(split.size()) + " entries for " + std::to_string(parts) + " outputs");
       int64_t sum = 0;
       for (int64_t s : split) {
-        if (s < 0) ctx.fail("split " + shape_str(split) + " has a negative size");
+        if (s < 0 || s > dim) ctx.fail("split " + shape_str(split) + " has an entry outside [0, " + std::to_string(dim) + "]");
         sum += s;
       }
       if (sum != dim)

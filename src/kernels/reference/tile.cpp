@@ -22,7 +22,7 @@ class Tile final : public Kernel {
     std::vector<int64_t> view_strides;
     for (size_t d = 0; d < in.size(); ++d) {
       if (repeats[d] < 0) ctx.fail("repeats " + shape_str(repeats) + " has a negative entry");
-      out[d] = in[d] * repeats[d];
+      out[d] = checked_mul(ctx, in[d], repeats[d], "the output size of axis " + std::to_string(d));
       view.push_back(repeats[d]);
       view.push_back(in[d]);
       view_strides.push_back(0);
