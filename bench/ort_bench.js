@@ -2,7 +2,7 @@
 // ONNX Runtime (CPU execution provider, onnxruntime-node) counterpart of `edgerun bench --json`:
 // same measurements, same JSON field names.
 //
-//   node ort_bench.js MODEL [--threads N] [--iters N] [--warmup N] [--input NAME=FILE.npy ...] [--seed S]
+//   node ort_bench.js MODEL [--threads N] [--iters N] [--warmup N] [--input [NAME=]FILE.npy ...] [--seed S]
 //
 // Inputs not given with --input are filled with seeded random data of the model's declared shape
 // (symbolic dims set to 1).
@@ -14,7 +14,7 @@ const path = require('path');
 function usage(msg) {
   if (msg) process.stderr.write(`error: ${msg}\n`);
   process.stderr.write(
-    'usage: node ort_bench.js MODEL [--threads N] [--iters N] [--warmup N] [--input NAME=FILE.npy ...] [--seed S]\n');
+    'usage: node ort_bench.js MODEL [--threads N] [--iters N] [--warmup N] [--input [NAME=]FILE.npy ...] [--seed S]\n');
   process.exit(msg ? 1 : 0);
 }
 
@@ -144,12 +144,14 @@ async function main() {
   const ort = require('onnxruntime-node');
   if (!fs.existsSync(args.model)) usage(`'${args.model}': no such file`);
 
+  // NAME=FILE.npy, or FILE.npy alone for the only input of the model (bound after loading).
   const fileInputs = {};
   for (const spec of args.inputs) {
     const eq = spec.indexOf('=');
-    if (eq <= 0) throw new Error(`--input expects NAME=FILE.npy, got '${spec}'`);
-    const npy = loadNpy(spec.slice(eq + 1));
-    fileInputs[spec.slice(0, eq)] = new ort.Tensor(npy.type, npy.data, npy.dims);
+    const single = eq < 0 || fs.existsSync(spec);
+    if (eq === 0) throw new Error(`--input expects NAME=FILE.npy, got '${spec}'`);
+    const npy = loadNpy(single ? spec : spec.slice(eq + 1));
+    fileInputs[single ? '' : spec.slice(0, eq)] = new ort.Tensor(npy.type, npy.data, npy.dims);
   }
 
   const options = {
@@ -165,6 +167,12 @@ async function main() {
   const session = await ort.InferenceSession.create(args.model, options);
   const loadMs = nowMs() - t0;
 
+  if ('' in fileInputs) {
+    if (session.inputNames.length !== 1)
+      throw new Error(`the model has ${session.inputNames.length} inputs: bind each with --input NAME=FILE.npy`);
+    fileInputs[session.inputNames[0]] = fileInputs[''];
+    delete fileInputs[''];
+  }
   const feeds = {};
   const rng = makeRng(args.seed);
   const metas = session.inputMetadata || session.inputNames.map((name) => ({ name }));
