@@ -45,17 +45,22 @@ class Bench : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("edgerun_bench_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
-    // x[N,4] -> MatMul(W[4,3]) -> Add(b) -> Relu -> y[N,3]: three nodes, a symbolic batch dim.
+    // x[N,1,4,4] -> Conv(2 filters 3x3, pad 1) -> Relu -> Flatten -> y[N,32]: three nodes, a symbolic
+    // batch dim, classifier-shaped output.
     test::ModelSpec m;
-    m.input("x", {-1, 4});
-    std::vector<float> w(12);
-    for (int i = 0; i < 12; ++i) w[i] = 0.1f * static_cast<float>(i % 5) - 0.2f;
-    m.initializer("W", {4, 3}, w);
-    m.initializer("b", {3}, {0.1f, -0.1f, 0.05f});
-    m.node("MatMul", {"x", "W"}, {"xw"}, "matmul");
-    m.node("Add", {"xw", "b"}, {"z"}, "bias");
-    m.node("Relu", {"z"}, {"y"}, "relu");
-    m.output("y", {-1, 3});
+    m.input("x", {-1, 1, 4, 4});
+    std::vector<float> w(18);
+    for (int i = 0; i < 18; ++i) w[i] = 0.1f * static_cast<float>(i % 5) - 0.2f;
+    m.initializer("W", {2, 1, 3, 3}, w);
+    m.initializer("b", {2}, {0.1f, -0.1f});
+    auto* conv = m.node("Conv", {"x", "W", "b"}, {"c"}, "conv");
+    auto* pads = conv->add_attribute();
+    pads->set_name("pads");
+    pads->set_type(onnx::AttributeProto::INTS);
+    for (int i = 0; i < 4; ++i) pads->add_ints(1);
+    m.node("Relu", {"c"}, {"r"}, "relu");
+    m.node("Flatten", {"r"}, {"y"}, "flatten");
+    m.output("y", {-1, 32});
     std::ofstream(dir_ / "mlp.onnx", std::ios::binary) << m.bytes();
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -65,7 +70,7 @@ class Bench : public ::testing::Test {
 };
 
 TEST_F(Bench, JsonReportHasSaneFields) {
-  const Result r = bench(path("mlp.onnx") + " --json --iters 5 --shape x=2,4");
+  const Result r = bench(path("mlp.onnx") + " --json --iters 5 --shape x=2,1,4,4");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json j;
   ASSERT_NO_THROW(j = json::parse(r.out)) << "stdout is not one JSON object:\n" << r.out;
@@ -87,7 +92,7 @@ TEST_F(Bench, JsonReportHasSaneFields) {
   EXPECT_GE(j["energy_j"].get<double>(), 0);
   const std::string source = j["energy_source"];
   EXPECT_TRUE(source == "rapl" || source == "estimate") << source;
-  EXPECT_EQ(j["inputs"]["x"]["shape"], json::array({2, 4}));
+  EXPECT_EQ(j["inputs"]["x"]["shape"], json::array({2, 1, 4, 4}));
   EXPECT_FALSE(j.contains("max_abs_err"));  // no reference given
 }
 
@@ -102,8 +107,8 @@ TEST_F(Bench, StreamsShareTheModel) {
 }
 
 TEST_F(Bench, ReferenceGivesErrorsAndTopOneAgreement) {
-  Tensor x(DType::kFloat32, {2, 4});
-  for (int i = 0; i < 8; ++i) x.data<float>()[i] = 0.25f * static_cast<float>(i) - 1.0f;
+  Tensor x(DType::kFloat32, {2, 1, 4, 4});
+  for (int i = 0; i < 32; ++i) x.data<float>()[i] = 0.125f * static_cast<float>(i % 17) - 1.0f;
   save_npy(x, path("x.npy"));
   // The model's output for x, written by `edgerun run`, then slightly perturbed.
   ASSERT_EQ(run_cli("run " + path("mlp.onnx") + " --input x=" + path("x.npy") + " --output-dir " + path("out"), dir_).exit_code, 0);
@@ -164,7 +169,7 @@ TEST_F(Bench, ProfileWritesOneTraceEventPerNodePerRun) {
 }
 
 TEST_F(Bench, BadShapeExitsOne) {
-  for (const std::string args : {" --shape x=2,abc", " --shape x=2,4,4", " --shape x=2,5", " --shape nope=1,4", " --shape x"}) {
+  for (const std::string args : {" --shape x=2,abc", " --shape x=2,1,4", " --shape x=2,1,4,5", " --shape nope=1,1,4,4", " --shape x"}) {
     const Result r = bench(path("mlp.onnx") + " --iters 2" + args);
     EXPECT_EQ(r.exit_code, 1) << args << "\n" << r.out;
     EXPECT_NE(r.err.find("error:"), std::string::npos) << args << "\n" << r.err;

@@ -62,7 +62,7 @@ int64_t status_kb(const char* key) {
   std::ifstream f("/proc/self/status");
   const std::string prefix = std::string(key) + ":";
   for (std::string line; std::getline(f, line);)
-    if (line.rcompare(0, prefix.size(), prefix) == 0) return std::stoll(line.substr(prefix.size()));
+    if (line.compare(0, prefix.size(), prefix) == 0) return std::stoll(line.substr(prefix.size()));
   return -1;
 }
 
