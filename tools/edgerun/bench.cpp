@@ -29,7 +29,7 @@
 #include "tools/edgerun/default_model.h"
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 
 namespace edgerun::cli {
@@ -559,10 +559,6 @@ int run_bench(const BenchOptions& opt) {
   if (opt.json) {
     json j;
     j["model"] = opt.model;
-    json in = json::object();
-    for (const auto& [name, t] : feeds) in[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}};
-    j["inputs"] = in;
-    j["input_data"] = opt.inputs.empty() ? "random" : (opt.inputs.size() < model->inputs().size() ? "mixed" : "file");
     j["load_ms"] = load_ms;
     j["first_ms"] = first_ms;
     j["p50_ms"] = percentile(latencies, 50);
@@ -591,6 +587,10 @@ int run_bench(const BenchOptions& opt) {
     } else {
       j["energy_note"] = "RAPL package counters: whole CPU packages, including other processes";
     }
+    json in = json::object();
+    for (const auto& [name, t] : feeds) in[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}};
+    j["inputs"] = in;
+    j["input_data"] = opt.inputs.empty() ? "random" : (opt.inputs.size() < model->inputs().size() ? "mixed" : "file");
     if (!accuracy.empty()) {
       json arr = json::array();
       double max_abs = 0, max_rel = 0;
