@@ -139,11 +139,13 @@ def write_markdown(path, rows, meta):
         "ORT load+first (ms) | load+first ratio | edgerun peak MB | ORT peak MB | peak memory ratio |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    notes = []
     for r in rows:
         s, e, o = r["summary"], r["summary"]["edgerun"], r["summary"]["ort"]
         note = ""
         if r["errors"]:
-            note = " (" + "; ".join(sorted(set(r["errors"])))[:120] + ")"
+            notes.append(f"{r['model']}, {r['threads']} thread(s): " + "; ".join(sorted(set(r["errors"]))))
+            note = f" [{len(notes)}]"
         lines.append(
             f"| {r['model']}{note} | {r['threads']} | {fmt(e['p50_ms'], 3)} | {fmt(o['p50_ms'], 3)} | "
             f"{fmt(s['p50_ratio'])} | {fmt(e['load_first_ms'], 1)} | {fmt(o['load_first_ms'], 1)} | "
@@ -152,6 +154,11 @@ def write_markdown(path, rows, meta):
     lines.append(f"| **geometric mean** | | | | **{fmt(g['p50_ratio'])}** | | | **{fmt(g['load_first_ratio'])}** "
                  f"| | | **{fmt(g['mem_ratio'])}** |")
     lines.append("")
+    if notes:
+        lines.append("Failed runs (n/a: no successful run; geometric means cover the rows with both results):")
+        lines.append("")
+        lines += [f"{i}. {n}" for i, n in enumerate(notes, 1)]
+        lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
 
@@ -167,11 +174,25 @@ def write_chart(path, rows, meta):
     x = np.arange(len(labels))
     width = 0.27
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(labels) + 2), 4.8))
+    present = []
     for i, (title, key) in enumerate(series):
         vals = [r["summary"][key] for r in rows] + [meta["geomean"][key]]
-        ax.bar(x + (i - 1) * width, [v if v is not None else 0 for v in vals], width, label=title)
+        present += [v for v in vals if v]
+        ax.bar(x + (i - 1) * width, [v if v else 0 for v in vals], width, label=title)
+        for xi, v in zip(x, vals):
+            if v:
+                ax.text(xi + (i - 1) * width, v, f"{v:.2g}", ha="center", va="bottom", fontsize=6)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
+    lo, hi = min(present + [1.0]), max(present + [1.0])
+    ax.set_ylim(lo / 1.6, hi * 1.6)
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500) if lo / 1.6 <= t <= hi * 1.6]
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    for xi, r in zip(x, rows):
+        if r["summary"]["p50_ratio"] is None:
+            ax.text(xi, 1.0, "n/a", ha="center", va="bottom", fontsize=8, color="gray")
     ax.set_ylabel("edgerun / ONNX Runtime (log scale; < 1: edgerun better)")
     ax.set_xticks(x)
     ax.set_xticklabels(labels, fontsize=8)
