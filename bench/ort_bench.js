@@ -204,8 +204,6 @@ async function main() {
   const out = {
     model: args.model,
     runtime: `onnxruntime-node ${require('onnxruntime-node/package.json').version}`,
-    inputs: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { dtype: t.type, shape: t.dims }])),
-    input_data: args.inputs.length ? 'file' : 'random',
     load_ms: loadMs,
     first_ms: firstMs,
     p50_ms: percentile(sorted, 50),
@@ -223,6 +221,8 @@ async function main() {
     timed_s: wallS,
     mem_mb: rssBefore >= 0 && hwm >= 0 ? ((hwm - rssBefore) * 1024) / 1e6 : 0,
     cpu_s: (cpu.user + cpu.system) / 1e6,
+    inputs: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { dtype: t.type, shape: t.dims }])),
+    input_data: args.inputs.length ? 'file' : 'random',
   };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   await session.release();
