@@ -14,6 +14,7 @@
 #include "edgerun/io.h"
 #include "ir/graph.h"
 #include "kernels/common.h"
+#include "tools/edgerun/bench.h"
 #include "tools/edgerun/default_model.h"
 
 namespace fs = std::filesystem;
@@ -290,6 +291,9 @@ int main(int argc, char** argv) {
   evaluate->add_option("--data-dir", data_dir, "Folder with the dataset files");
   evaluate->add_option("--limit", limit, "Evaluate only the first N images");
 
+  cli::BenchOptions bench_opts;
+  auto* bench = cli::add_bench_command(app, bench_opts);
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*info) return cmd_info(model_path, shapes);
@@ -309,6 +313,7 @@ int main(int argc, char** argv) {
       return cmd_run(model_path, inputs, out_dir, pre, threads);
     }
     if (*evaluate) return cmd_evaluate(model_path, dataset, data_dir, limit);
+    if (*bench) return cli::run_bench(bench_opts);
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;
