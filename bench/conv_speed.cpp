@@ -3,18 +3,21 @@
 // files given on the command line. Runs alternate between the two sessions; medians are reported.
 //
 //   edgerun_conv_speed [--threads N] [--runs N] [model.onnx ...]
+// Beside a model, <stem>.input.npy / <stem>.output.npy (if present) give the input and the expected output.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "edgerun/edgerun.h"
+#include "edgerun/io.h"
 #include "kernels/kernel.h"
 #include "model_builder.h"
 #include "passes/passes.h"
@@ -109,34 +112,69 @@ double max_relative_difference(const std::vector<Tensor>& a, const std::vector<T
   return worst;
 }
 
-void compare(const char* label, const std::function<std::shared_ptr<Model>()>& load, int threads, int runs) {
+double median_ms(Session& s, const std::map<std::string, Tensor>& feeds, std::vector<double>* times) {
+  const auto start = std::chrono::steady_clock::now();
+  s.run(feeds);
+  times->push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  return median(*times);
+}
+
+// `expected`: outputs to check against when the reference kernels cannot run the model (e.g. torch
+// outputs stored beside an exported model); empty to compare with the reference session.
+void compare(const char* label, const std::function<std::shared_ptr<Model>()>& load, int threads, int runs,
+             std::map<std::string, Tensor> feeds = {}, std::vector<Tensor> expected = {}) {
   SessionOptions off, on;
   off.optimize = false;
   off.num_threads = on.num_threads = threads;
   auto model = load(), reference_model = load();
   // Without a reference BatchNormalization kernel, the reference runs with BatchNormalization folded.
   if (!KernelRegistry::instance().find("", "BatchNormalization")) fuse_conv_batchnorm(reference_model->mutable_graph());
-  Session reference(reference_model, off), fast(model, on);
-  const auto feeds = random_inputs(*model);
-  const auto ref_out = reference.run(feeds);
+  if (feeds.empty()) feeds = random_inputs(*model);
+  Session fast(model, on);
   const auto fast_out = fast.run(feeds);
+  std::unique_ptr<Session> reference;
+  std::string reference_error;
+  try {
+    reference = std::make_unique<Session>(reference_model, off);
+    const auto ref_out = reference->run(feeds);
+    if (expected.empty()) expected = ref_out;
+  } catch (const Error& e) {
+    reference.reset();
+    reference_error = e.what();
+  }
   int64_t flops = 0;
-  for (const auto& s : reference.node_summaries()) flops += s.flops;
+  for (const auto& s : (reference ? reference->node_summaries() : fast.node_summaries())) flops += s.flops;
   std::vector<double> t_ref, t_fast;
-  using clock = std::chrono::steady_clock;
   for (int r = 0; r < runs; ++r) {
-    for (int which = 0; which < 2; ++which) {
-      Session& s = which == 0 ? reference : fast;
-      const auto start = clock::now();
-      s.run(feeds);
-      (which == 0 ? t_ref : t_fast).push_back(std::chrono::duration<double, std::milli>(clock::now() - start).count());
-    }
+    if (reference) median_ms(*reference, feeds, &t_ref);
+    median_ms(fast, feeds, &t_fast);
   }
   const double ref_ms = median(t_ref), fast_ms = median(t_fast);
-  std::printf("%-28s %7.3f GFLOP  reference %9.3f ms %7.1f GFLOP/s | optimized %8.3f ms %7.1f GFLOP/s | x%.1f | "
-              "nodes %zu -> %zu | max|diff|/max|ref| %.1e\n",
-              label, flops * 1e-9, ref_ms, flops * 1e-6 / ref_ms, fast_ms, flops * 1e-6 / fast_ms, ref_ms / fast_ms,
-              reference.stats().num_nodes, fast.stats().num_nodes, max_relative_difference(fast_out, ref_out));
+  const double diff = expected.empty() ? -1 : max_relative_difference(fast_out, expected);
+  if (reference)
+    std::printf("%-24s %6.3f GFLOP  reference %8.3f ms %5.1f GFLOP/s | optimized %8.3f ms %5.1f GFLOP/s | x%.2f | "
+                "nodes %zu -> %zu | max|diff|/max|ref| %.1e\n",
+                label, flops * 1e-9, ref_ms, flops * 1e-6 / ref_ms, fast_ms, flops * 1e-6 / fast_ms, ref_ms / fast_ms,
+                reference->stats().num_nodes, fast.stats().num_nodes, diff);
+  else
+    std::printf("%-24s %6.3f GFLOP  reference n/a (%s) | optimized %8.3f ms %5.1f GFLOP/s | nodes %zu | "
+                "max|diff|/max|expected| %.1e\n",
+                label, flops * 1e-9, reference_error.substr(0, 60).c_str(), fast_ms, flops * 1e-6 / fast_ms,
+                fast.stats().num_nodes, diff);
+}
+
+// Inputs and outputs stored beside an exported model: <stem>.input.npy, <stem>.output.npy.
+void compare_file(const std::string& path, int threads, int runs) {
+  const std::string stem = path.substr(0, path.size() - 5), label = stem.substr(stem.find_last_of('/') + 1);
+  auto loader = [&] { return Model::load(path); };
+  std::map<std::string, Tensor> feeds;
+  std::vector<Tensor> expected;
+  if (std::ifstream(stem + ".input.npy") && std::ifstream(stem + ".output.npy")) {
+    auto model = loader();
+    feeds[model->inputs().at(0).name] = load_npy(stem + ".input.npy");
+    expected.push_back(load_npy(stem + ".output.npy"));
+  }
+  compare(label.c_str(), loader, threads, runs, feeds, expected);
 }
 
 }  // namespace
@@ -153,8 +191,7 @@ int main(int argc, char** argv) {
   try {
     compare("conv3x3 64->64 56x56", [] { return conv_model(64, 56); }, threads, runs);
     compare("resnet block 64 56x56", [] { return resnet_block_model(64, 56); }, threads, runs);
-    for (const auto& path : models)
-      compare(path.substr(path.find_last_of('/') + 1).c_str(), [&] { return Model::load(path); }, threads, runs);
+    for (const auto& path : models) compare_file(path, threads, runs);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -181,21 +181,34 @@ class NhwcRewriter {
       if (axis < -4 || axis > 3) return false;
       if (axis < 0) axis += 4;
       static constexpr int64_t kNhwcAxis[4] = {0, 3, 1, 2};
-      for (auto& i : n.inputs) i = nhwc_.at(i);
       n.attrs["axis"].i = kNhwcAxis[axis];
       n.attrs["axis"].type = Attribute::Type::kInt;
-      // Stays the ONNX Concat kernel, now on NHWC values.
-      for (auto& o : n.outputs) {
-        const std::string nhwc = names_.make(o + "_nhwc");
-        nhwc_[o] = nhwc;
-        pending_nchw_.insert(o);
-        o = nhwc;
-      }
-      g_.nodes.push_back(std::move(n));
-      ++rewrites_;
+      keep_on_nhwc(std::move(n));
+      return true;
+    }
+    // Elementwise ops without an XNNPACK form run their ONNX kernel on the NHWC data as it is.
+    static const std::set<std::string> kUnary = {"HardSigmoid", "Tanh", "LeakyRelu", "Elu", "Selu", "Neg",
+                                                 "Abs",         "Exp",  "Sqrt",      "Erf", "Softplus"};
+    static const std::set<std::string> kBinary = {"Sub", "Div"};
+    if (n.outputs.size() == 1 && ((kUnary.count(n.op_type) && n.inputs.size() == 1) ||
+                                  (kBinary.count(n.op_type) && n.inputs.size() == 2 && has_nhwc(n.inputs[1])))) {
+      keep_on_nhwc(std::move(n));
       return true;
     }
     return false;
+  }
+
+  // Keeps an ONNX op whose result does not depend on the layout, reading and writing NHWC values.
+  void keep_on_nhwc(Node n) {
+    for (auto& i : n.inputs) i = nhwc_.at(i);
+    for (auto& o : n.outputs) {
+      const std::string nhwc = names_.make(o + "_nhwc");
+      nhwc_[o] = nhwc;
+      pending_nchw_.insert(o);
+      o = nhwc;
+    }
+    g_.nodes.push_back(std::move(n));
+    ++rewrites_;
   }
 
   Graph& g_;

@@ -16,7 +16,8 @@ int fuse_conv_batchnorm(Graph& g);
 
 // 2-D float32 Conv with constant weights becomes edgerun.ConvNhwc. Values stay NHWC between such
 // convolutions when the ops in between have NHWC forms (elementwise activations, Add/Mul of two
-// NHWC values, 2-D Max/AveragePool, GlobalAveragePool, Concat); edgerun.NchwToNhwc and
+// NHWC values, 2-D Max/AveragePool, GlobalAveragePool, Concat, other elementwise ops such as
+// HardSigmoid or Sub, whose ONNX kernels run unchanged on NHWC data); edgerun.NchwToNhwc and
 // edgerun.NhwcToNchw convert at the edges, at most once per value.
 int convert_to_nhwc(Graph& g);
 

@@ -205,6 +205,20 @@ TEST(ConvertToNhwc, ConvertsBackForOtherOps) {
                               "edgerun.NchwToNhwc", "edgerun.ConvNhwc", "edgerun.NhwcToNchw", "Add"}));
 }
 
+TEST(ConvertToNhwc, RunsLayoutFreeOnnxOpsOnNhwcData) {
+  test::ModelSpec m;  // hardswish as exported at opset 13: x * HardSigmoid(x)
+  m.input("x", {1, 3, 8, 8});
+  add_conv(m, "x", "a", 3, 4, 3);
+  m.node("HardSigmoid", {"a"}, {"b"});
+  m.node("Mul", {"a", "b"}, {"c"});
+  add_conv(m, "c", "y", 4, 4, 1);
+  m.output("y", {1, 4, 8, 8});
+  Graph g = load(m)->graph();
+  EXPECT_EQ(convert_to_nhwc(g), 4);
+  EXPECT_EQ(op_types(g), (Ops{"edgerun.NchwToNhwc", "edgerun.ConvNhwc", "HardSigmoid", "edgerun.Mul", "edgerun.ConvNhwc",
+                              "edgerun.NhwcToNchw"}));
+}
+
 TEST(ConvertToNhwc, LeavesConvWithRuntimeWeights) {
   test::ModelSpec m;
   m.input("x", {1, 3, 8, 8});
