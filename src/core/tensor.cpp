@@ -75,8 +75,9 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
     data_ = strings;
     return;
   }
-  const size_t bytes = std::max<size_t>(nbytes(), 1);
-  // 64-byte alignment suits AVX-512 loads.
+  // 64-byte alignment suits AVX-512 loads; the tail slack lets vector kernels (XNNPACK) read past
+  // the last element without leaving the allocation.
+  const size_t bytes = nbytes() + 64;
   void* p = ::operator new(bytes, std::align_val_t(64));
   std::memset(p, 0, bytes);
   storage_ = std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(64)); });

@@ -278,7 +278,7 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
   for (size_t id = 0; id < value_names_.size(); ++id)
     if (def_step[id] >= 0) requests.push_back({static_cast<int>(id), p->values[id].nbytes(), def_step[id], last_step[id]});
   const MemoryPlan mp = plan_memory(requests);
-  p->arena = aligned_buffer(mp.arena_bytes);
+  p->arena = aligned_buffer(mp.arena_bytes + 64);  // slack: vector kernels may read past the last buffer
   for (const auto& r : requests)
     p->values[r.id] = Tensor::borrow(p->values[r.id].dtype(), p->values[r.id].shape(),
                                      static_cast<char*>(p->arena.get()) + mp.offsets.at(r.id));

@@ -10,7 +10,15 @@ int64_t numel(const Shape& s) {
 }  // namespace
 
 int64_t estimate_flops(const Node& node, const std::vector<Shape>& in, const std::vector<Shape>& out) {
-  const std::string& op = node.op_type;
+  // The internal ops of the graph passes count like the ONNX ops they stand for.
+  const bool internal = node.domain == "edgerun";
+  const std::string op = !internal                            ? node.op_type
+                         : node.op_type == "ConvNhwc"         ? "Conv"
+                         : node.op_type == "FullyConnected"   ? "MatMul"
+                         : node.op_type == "Clamp"            ? "Clip"
+                         : node.op_type.size() > 4 && node.op_type.ends_with("Nhwc")
+                             ? node.op_type.substr(0, node.op_type.size() - 4)
+                             : node.op_type;
   if (out.empty() || in.empty()) return 0;
   const int64_t out_n = numel(out[0]);
   if (op == "Conv" || op == "ConvInteger" || op == "QLinearConv") {

@@ -2,6 +2,8 @@
 
 #include "edgerun/session.h"
 #include "ir/graph.h"
+#include "kernels/xnnpack/xnnpack_common.h"
+#include "passes/passes.h"
 #include "runtime/executor.h"
 #include "runtime/thread_pool.h"
 
@@ -9,6 +11,7 @@ namespace edgerun {
 
 struct Session::Impl {
   SessionOptions options;
+  std::unique_ptr<Graph> optimized;  // the session's rewritten copy of the model graph
   std::unique_ptr<ThreadPool> threads;
   std::unique_ptr<Executor> executor;
 };
@@ -18,7 +21,13 @@ Session::Session(std::shared_ptr<Model> model, SessionOptions options) : model_(
   impl_->options = options;
   const int threads = options.num_threads > 0 ? options.num_threads : ThreadPool::physical_cores();
   if (threads > 1) impl_->threads = std::make_unique<ThreadPool>(threads);
-  impl_->executor = std::make_unique<Executor>(model_->graph(), impl_->threads.get());
+  const Graph* graph = &model_->graph();
+  if (options.optimize) {
+    impl_->optimized = std::make_unique<Graph>(model_->graph());
+    optimize_graph(*impl_->optimized, xnnpack_available());
+    graph = impl_->optimized.get();
+  }
+  impl_->executor = std::make_unique<Executor>(*graph, impl_->threads.get());
   if (options.profile) impl_->executor->enable_profiling();
   // Plan ahead when every input shape is fixed, so load reports memory and the first run is steady.
   std::map<std::string, Shape> shapes;

@@ -1,5 +1,7 @@
 #include "runtime/thread_pool.h"
 
+#include <pthreadpool.h>
+
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -9,6 +11,13 @@ namespace edgerun {
 
 ThreadPool::ThreadPool(int num_threads) {
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+pthreadpool_t ThreadPool::pthreads() {
+  std::call_once(pthreads_once_, [this] {
+    pthreads_ = {pthreadpool_create(static_cast<size_t>(num_threads())), pthreadpool_destroy};
+  });
+  return pthreads_.get();
 }
 
 ThreadPool::~ThreadPool() {

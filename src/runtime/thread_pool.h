@@ -5,8 +5,11 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <memory>
 #include <thread>
 #include <vector>
+
+typedef struct pthreadpool* pthreadpool_t;
 
 namespace edgerun {
 
@@ -27,6 +30,10 @@ class ThreadPool {
   // Physical cores of this machine (logical CPUs / SMT siblings), at least 1.
   static int physical_cores();
 
+  // A pthreadpool with the same thread count for XNNPACK kernels, created on first use (its workers
+  // exist only in sessions that run such kernels).
+  pthreadpool_t pthreads();
+
  private:
   void worker_loop();
   void run_chunks(std::unique_lock<std::mutex>& lock);
@@ -39,6 +46,8 @@ class ThreadPool {
   int64_t next_chunk_ = 0, chunks_total_ = 0, chunks_done_ = 0;
   uint64_t generation_ = 0;
   bool stop_ = false;
+  std::once_flag pthreads_once_;
+  std::unique_ptr<struct pthreadpool, void (*)(pthreadpool_t)> pthreads_{nullptr, nullptr};
 };
 
 }  // namespace edgerun

@@ -1,0 +1,61 @@
+// edgerun.FullyConnected: Y[..., N] = A[..., K] x W + bias with constant float32 W, through XNNPACK.
+// W is [N, K] (Gemm with transB) or [K, N] when transpose_weights = 1 (MatMul, Gemm without transB);
+// bias is optional with N values. Written by the UseFullyConnected pass for Gemm and MatMul.
+#include "kernels/xnnpack/xnnpack_common.h"
+
+namespace edgerun {
+namespace {
+
+class FullyConnected final : public Kernel {
+ public:
+  FullyConnected(const Node& node, int64_t)
+      : transpose_weights_(node.attr_int("transpose_weights", 0) != 0), range_(OutputRange::from_node(node)) {}
+
+  void prepare(PrepareContext& ctx) override {
+    if (ctx.input_dtype(0) != DType::kFloat32 || ctx.input_dtype(1) != DType::kFloat32)
+      ctx.fail("expects float32 A and W");
+    const Shape& a = ctx.input_shape(0);
+    const Shape& w = ctx.input_shape(1);
+    if (a.empty() || w.size() != 2) ctx.fail("expects A of rank >= 1 and 2-D W, got " + shape_str(a) + " and " + shape_str(w));
+    const int64_t k = transpose_weights_ ? w[0] : w[1];
+    const int64_t n = transpose_weights_ ? w[1] : w[0];
+    if (a.back() != k) ctx.fail("A has shape " + shape_str(a) + ", W " + shape_str(w) + ": inner dimensions differ");
+    if (ctx.has_input(2) && shape_numel(ctx.input_shape(2)) != n)
+      ctx.fail("bias has shape " + shape_str(ctx.input_shape(2)) + ", expected " + std::to_string(n) + " values");
+    Shape y(a.begin(), a.end() - 1);
+    y.push_back(n);
+    ctx.set_output(0, DType::kFloat32, y);
+    batch_ = static_cast<size_t>(k > 0 ? shape_numel(a) / k : 0);
+    empty_ = shape_numel(y) == 0;
+    if (op_ || empty_ || k == 0) return;  // the packed operator does not depend on the batch size
+    const float* bias = ctx.has_input(2) ? ctx.require_value(2).data<float>() : nullptr;
+    xnn_operator_t op = nullptr;
+    check_xnn(xnn_create_fully_connected_nc_f32(k, n, k, n, ctx.require_value(1).data<float>(), bias, range_.min,
+                                                range_.max, transpose_weights_ ? XNN_FLAG_TRANSPOSE_WEIGHTS : 0, &op),
+              ctx.node(), "xnn_create_fully_connected_nc_f32");
+    op_.reset(op);
+  }
+
+  void run(RunContext& ctx) override {
+    if (empty_) return;
+    if (!op_) ctx.fail("empty inner dimension");
+    pthreadpool_t threads = pthreads_of(ctx);
+    check_xnn(xnn_setup_fully_connected_nc_f32(op_.get(), batch_, ctx.input(0).data<float>(),
+                                               ctx.output(0).data<float>(), threads),
+              ctx.node(), "xnn_setup_fully_connected_nc_f32");
+    check_xnn(xnn_run_operator(op_.get(), threads), ctx.node(), "xnn_run_operator");
+  }
+
+ private:
+  bool transpose_weights_;
+  OutputRange range_;
+  XnnOperator op_;
+  size_t batch_ = 0;
+  bool empty_ = false;
+};
+
+}  // namespace
+
+EDGERUN_REGISTER_KERNEL_DOMAIN("edgerun", "FullyConnected", FullyConnected);
+
+}  // namespace edgerun

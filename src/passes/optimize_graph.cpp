@@ -1,0 +1,21 @@
+#include "passes/graph_edit.h"
+#include "passes/passes.h"
+
+namespace edgerun {
+
+std::vector<PassRecord> optimize_graph(Graph& g, bool fast_kernels) {
+  std::vector<PassRecord> done;
+  auto apply = [&](const char* name, int (*pass)(Graph&)) { done.push_back({name, pass(g)}); };
+  apply("RemoveIdentities", remove_identities);
+  apply("FuseConvBatchNorm", fuse_conv_batchnorm);
+  if (fast_kernels) {
+    apply("ConvertToNhwc", convert_to_nhwc);
+    apply("CancelLayoutConversions", cancel_layout_conversions);
+    apply("UseFullyConnected", use_fully_connected);
+    apply("FuseActivations", fuse_activations);
+  }
+  apply("RemoveUnusedInitializers", remove_unused_initializers);
+  return done;
+}
+
+}  // namespace edgerun

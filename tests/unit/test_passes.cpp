@@ -1,0 +1,448 @@
+// Graph passes on small graphs: what each rewrites and what it leaves alone.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "edgerun/edgerun.h"
+#include "ir/graph.h"
+#include "kernels/xnnpack/xnnpack_common.h"
+#include "model_builder.h"
+#include "passes/passes.h"
+
+using namespace edgerun;
+
+namespace {
+
+onnx::AttributeProto* add_attr(onnx::NodeProto* n, const std::string& name) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  return a;
+}
+void set_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+  auto* a = add_attr(n, name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+void set_int(onnx::NodeProto* n, const std::string& name, int64_t v) {
+  auto* a = add_attr(n, name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+void set_float(onnx::NodeProto* n, const std::string& name, float v) {
+  auto* a = add_attr(n, name);
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(v);
+}
+
+std::vector<float> ramp(size_t n, float scale) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = scale * std::sin(0.7f * static_cast<float>(i) + 0.3f);
+  return v;
+}
+
+void add_conv(test::ModelSpec& m, const std::string& x, const std::string& y, int64_t cin, int64_t cout, int64_t k,
+              bool bias = true) {
+  m.initializer(y + "_w", {cout, cin, k, k}, ramp(static_cast<size_t>(cout * cin * k * k), 0.3f));
+  std::vector<std::string> ins = {x, y + "_w"};
+  if (bias) {
+    m.initializer(y + "_b", {cout}, ramp(static_cast<size_t>(cout), 0.1f));
+    ins.push_back(y + "_b");
+  }
+  auto* n = m.node("Conv", ins, {y});
+  if (k > 1) set_ints(n, "pads", {k / 2, k / 2, k / 2, k / 2});
+}
+
+void add_batchnorm(test::ModelSpec& m, const std::string& x, const std::string& y, int64_t c) {
+  m.initializer(y + "_scale", {c}, ramp(static_cast<size_t>(c), 1.5f));
+  m.initializer(y + "_shift", {c}, ramp(static_cast<size_t>(c), 0.2f));
+  m.initializer(y + "_mean", {c}, ramp(static_cast<size_t>(c), 0.1f));
+  std::vector<float> var = ramp(static_cast<size_t>(c), 0.4f);
+  for (auto& v : var) v = std::fabs(v) + 0.5f;
+  m.initializer(y + "_var", {c}, var);
+  m.node("BatchNormalization", {x, y + "_scale", y + "_shift", y + "_mean", y + "_var"}, {y});
+}
+
+std::shared_ptr<Model> load(const test::ModelSpec& m) {
+  const std::string bytes = m.bytes();
+  return Model::load_from_memory(bytes.data(), bytes.size());
+}
+
+std::vector<std::string> op_types(const Graph& g) {
+  std::vector<std::string> ops;
+  for (const auto& n : g.nodes) ops.push_back(n.domain.empty() ? n.op_type : n.domain + "." + n.op_type);
+  return ops;
+}
+
+using Ops = std::vector<std::string>;
+
+const Node& producer(const Graph& g, const std::string& value) {
+  for (const auto& n : g.nodes)
+    for (const auto& o : n.outputs)
+      if (o == value) return n;
+  throw std::runtime_error("no node writes " + value);
+}
+
+}  // namespace
+
+TEST(RemoveIdentities, DropsIdentityAndInferenceDropout) {
+  test::ModelSpec m;
+  m.input("x", {2, 3});
+  m.node("Relu", {"x"}, {"a"});
+  m.node("Identity", {"a"}, {"b"});
+  m.node("Dropout", {"b"}, {"c"});
+  m.node("Neg", {"c"}, {"y"});
+  m.output("y", {2, 3});
+  Graph g = load(m)->graph();
+  EXPECT_EQ(remove_identities(g), 2);
+  EXPECT_EQ(op_types(g), (Ops{"Relu", "Neg"}));
+  EXPECT_EQ(g.nodes[1].inputs[0], "a");
+}
+
+TEST(RemoveIdentities, KeepsGraphOutputNames) {
+  test::ModelSpec m;
+  m.input("x", {2, 3});
+  m.node("Relu", {"x"}, {"a"});
+  m.node("Identity", {"a"}, {"y"});
+  m.node("Identity", {"x"}, {"z"});  // input straight to output: nothing can write z instead
+  m.output("y", {2, 3});
+  m.output("z", {2, 3});
+  Graph g = load(m)->graph();
+  EXPECT_EQ(remove_identities(g), 1);
+  EXPECT_EQ(op_types(g), (Ops{"Relu", "Identity"}));
+  EXPECT_EQ(g.nodes[0].outputs[0], "y");
+}
+
+TEST(RemoveIdentities, KeepsDropoutInTrainingMode) {
+  test::ModelSpec m;
+  m.input("x", {2, 3});
+  m.input("training", {}, onnx::TensorProto::BOOL);
+  m.node("Relu", {"x"}, {"a"});
+  m.node("Dropout", {"a", "", "training"}, {"b"});
+  m.node("Neg", {"b"}, {"y"});
+  m.output("y", {2, 3});
+  Graph g = load(m)->graph();
+  EXPECT_EQ(remove_identities(g), 0);
+}
+
+TEST(FuseConvBatchNorm, FoldsIntoWeightsAndBias) {
+  test::ModelSpec m;
+  m.input("x", {1, 2, 4, 4});
+  add_conv(m, "x", "c", 2, 3, 1);
+  add_batchnorm(m, "c", "y", 3);
+  m.output("y", {1, 3, 4, 4});
+  auto model = load(m);
+  Graph g = model->graph();
+  EXPECT_EQ(fuse_conv_batchnorm(g), 1);
+  ASSERT_EQ(op_types(g), (Ops{"Conv"}));
+  const Node& conv = g.nodes[0];
+  EXPECT_EQ(conv.outputs[0], "y");
+  const Graph& orig = model->graph();
+  const float* w0 = orig.initializers.at("c_w").data<float>();
+  const float* b0 = orig.initializers.at("c_b").data<float>();
+  const float* w1 = g.initializers.at(conv.inputs[1]).data<float>();
+  const float* b1 = g.initializers.at(conv.inputs[2]).data<float>();
+  for (int c = 0; c < 3; ++c) {
+    const float s = orig.initializers.at("y_scale").data<float>()[c] /
+                    std::sqrt(orig.initializers.at("y_var").data<float>()[c] + 1e-5f);
+    for (int i = 0; i < 2; ++i) EXPECT_NEAR(w1[c * 2 + i], w0[c * 2 + i] * s, 1e-6);
+    const float expect_b = (b0[c] - orig.initializers.at("y_mean").data<float>()[c]) * s +
+                           orig.initializers.at("y_shift").data<float>()[c];
+    EXPECT_NEAR(b1[c], expect_b, 1e-6);
+  }
+  // The model's own graph is untouched.
+  EXPECT_EQ(op_types(model->graph()), (Ops{"Conv", "BatchNormalization"}));
+}
+
+TEST(FuseConvBatchNorm, LeavesSharedConvOutput) {
+  test::ModelSpec m;
+  m.input("x", {1, 2, 4, 4});
+  add_conv(m, "x", "c", 2, 3, 1);
+  add_batchnorm(m, "c", "y", 3);
+  m.node("Relu", {"c"}, {"z"});
+  m.output("y", {1, 3, 4, 4});
+  m.output("z", {1, 3, 4, 4});
+  Graph g = load(m)->graph();
+  EXPECT_EQ(fuse_conv_batchnorm(g), 0);
+}
+
+TEST(ConvertToNhwc, KeepsTheInteriorNhwc) {
+  test::ModelSpec m;
+  m.input("x", {1, 3, 8, 8});
+  add_conv(m, "x", "a", 3, 4, 3);
+  m.node("Relu", {"a"}, {"b"});
+  add_conv(m, "b", "c", 4, 4, 3);
+  m.node("Add", {"b", "c"}, {"d"});
+  auto* pool = m.node("MaxPool", {"d"}, {"e"});
+  set_ints(pool, "kernel_shape", {2, 2});
+  set_ints(pool, "strides", {2, 2});
+  add_conv(m, "e", "f", 4, 2, 1);
+  add_conv(m, "e", "g", 4, 2, 3);
+  set_int(m.node("Concat", {"f", "g"}, {"h"}), "axis", 1);
+  m.node("GlobalAveragePool", {"h"}, {"y"});
+  m.output("y", {1, 4, 1, 1});
+  Graph g = load(m)->graph();
+  EXPECT_EQ(convert_to_nhwc(g), 9);
+  EXPECT_EQ(op_types(g), (Ops{"edgerun.NchwToNhwc", "edgerun.ConvNhwc", "edgerun.Clamp", "edgerun.ConvNhwc",
+                              "edgerun.Add", "edgerun.MaxPoolNhwc", "edgerun.ConvNhwc", "edgerun.ConvNhwc", "Concat",
+                              "edgerun.GlobalAveragePoolNhwc", "edgerun.NhwcToNchw"}));
+  EXPECT_EQ(g.nodes[8].attr_int("axis", -1), 3);
+  EXPECT_EQ(g.nodes.back().outputs[0], "y");
+}
+
+TEST(ConvertToNhwc, ConvertsBackForOtherOps) {
+  test::ModelSpec m;
+  m.input("x", {1, 3, 8, 8});
+  add_conv(m, "x", "a", 3, 4, 3);
+  m.node("Softmax", {"a"}, {"b"});
+  add_conv(m, "b", "c", 4, 4, 3);
+  m.node("Add", {"c", "x2"}, {"y"});  // one operand NCHW: Add stays as it is
+  m.input("x2", {1, 4, 8, 8});
+  m.output("y", {1, 4, 8, 8});
+  Graph g = load(m)->graph();
+  EXPECT_EQ(convert_to_nhwc(g), 2);
+  EXPECT_EQ(op_types(g), (Ops{"edgerun.NchwToNhwc", "edgerun.ConvNhwc", "edgerun.NhwcToNchw", "Softmax",
+                              "edgerun.NchwToNhwc", "edgerun.ConvNhwc", "edgerun.NhwcToNchw", "Add"}));
+}
+
+TEST(ConvertToNhwc, RunsLayoutFreeOnnxOpsOnNhwcData) {
+  test::ModelSpec m;  // hardswish as exported at opset 13: x * HardSigmoid(x)
+  m.input("x", {1, 3, 8, 8});
+  add_conv(m, "x", "a", 3, 4, 3);
+  m.node("HardSigmoid", {"a"}, {"b"});
+  m.node("Mul", {"a", "b"}, {"c"});
+  add_conv(m, "c", "y", 4, 4, 1);
+  m.output("y", {1, 4, 8, 8});
+  Graph g = load(m)->graph();
+  EXPECT_EQ(convert_to_nhwc(g), 4);
+  EXPECT_EQ(op_types(g), (Ops{"edgerun.NchwToNhwc", "edgerun.ConvNhwc", "HardSigmoid", "edgerun.Mul", "edgerun.ConvNhwc",
+                              "edgerun.NhwcToNchw"}));
+}
+
+TEST(ConvertToNhwc, LeavesConvWithRuntimeWeights) {
+  test::ModelSpec m;
+  m.input("x", {1, 3, 8, 8});
+  m.input("w", {4, 3, 3, 3});
+  m.node("Conv", {"x", "w"}, {"y"});
+  m.output("y", {1, 4, 6, 6});
+  Graph g = load(m)->graph();
+  EXPECT_EQ(convert_to_nhwc(g), 0);
+  EXPECT_EQ(op_types(g), (Ops{"Conv"}));
+}
+
+TEST(CancelLayoutConversions, RemovesRoundTrips) {
+  Graph g;
+  g.inputs.push_back({"a", DType::kFloat32, {}, false});
+  auto node = [](const std::string& op, const std::string& domain, const std::string& in, const std::string& out) {
+    Node n;
+    n.op_type = op;
+    n.domain = domain;
+    n.inputs = {in};
+    n.outputs = {out};
+    return n;
+  };
+  g.nodes.push_back(node("NhwcToNchw", "edgerun", "a", "b"));
+  g.nodes.push_back(node("NchwToNhwc", "edgerun", "b", "c"));
+  g.nodes.push_back(node("Relu", "", "c", "d"));
+  g.nodes.push_back(node("Relu", "", "b", "e"));
+  g.outputs.push_back({"d", DType::kFloat32, {}, false});
+  g.outputs.push_back({"e", DType::kFloat32, {}, false});
+  EXPECT_EQ(cancel_layout_conversions(g), 1);
+  EXPECT_EQ(op_types(g), (Ops{"edgerun.NhwcToNchw", "Relu", "Relu"}));
+  EXPECT_EQ(g.nodes[1].inputs[0], "a");
+}
+
+TEST(UseFullyConnected, RewritesGemmAndMatMulWithConstantWeights) {
+  test::ModelSpec m;
+  m.input("x", {2, 4});
+  m.initializer("w", {3, 4}, ramp(12, 1.f));
+  m.initializer("c", {3}, ramp(3, 1.f));
+  m.initializer("v", {3, 5}, ramp(15, 1.f));
+  set_int(m.node("Gemm", {"x", "w", "c"}, {"a"}), "transB", 1);
+  m.node("MatMul", {"a", "v"}, {"b"});
+  auto* scaled = m.node("Gemm", {"x", "w"}, {"y2"});
+  set_int(scaled, "transB", 1);
+  set_float(scaled, "alpha", 2.f);
+  m.node("Relu", {"b"}, {"y"});
+  m.output("y", {2, 5});
+  m.output("y2", {2, 3});
+  Graph g = load(m)->graph();
+  EXPECT_EQ(use_fully_connected(g), 2);
+  EXPECT_EQ(producer(g, "a").op_type, "FullyConnected");
+  EXPECT_EQ(producer(g, "a").attr_int("transpose_weights", -1), 0);
+  EXPECT_EQ(producer(g, "b").op_type, "FullyConnected");
+  EXPECT_EQ(producer(g, "b").attr_int("transpose_weights", -1), 1);
+  EXPECT_EQ(producer(g, "y2").op_type, "Gemm");
+  EXPECT_EQ(fuse_activations(g), 1);
+  EXPECT_EQ(g.nodes.size(), 3u);
+  EXPECT_EQ(producer(g, "y").op_type, "FullyConnected");
+  EXPECT_EQ(producer(g, "y").attr_float("activation_min", -1.f), 0.f);
+}
+
+TEST(FuseActivations, FusesReluAndRelu6IntoConvolutions) {
+  test::ModelSpec m;
+  m.input("x", {1, 3, 8, 8});
+  add_conv(m, "x", "a", 3, 4, 3);
+  m.node("Relu", {"a"}, {"b"});
+  add_conv(m, "b", "c", 4, 4, 3);
+  m.initializer("lo", {}, {0.f});
+  m.initializer("hi", {}, {6.f});
+  m.node("Clip", {"c", "lo", "hi"}, {"d"});
+  add_conv(m, "d", "e", 4, 4, 1);
+  m.node("Relu", {"e"}, {"y"});
+  m.node("Sigmoid", {"e"}, {"z"});  // e is read twice: no fusion into the third conv
+  m.output("y", {1, 4, 8, 8});
+  m.output("z", {1, 4, 8, 8});
+  Graph g = load(m)->graph();
+  convert_to_nhwc(g);
+  EXPECT_EQ(fuse_activations(g), 2);
+  EXPECT_EQ(op_types(g), (Ops{"edgerun.NchwToNhwc", "edgerun.ConvNhwc", "edgerun.ConvNhwc", "edgerun.ConvNhwc",
+                              "edgerun.Clamp", "edgerun.Sigmoid", "edgerun.NhwcToNchw", "edgerun.NhwcToNchw"}));
+  EXPECT_EQ(g.nodes[1].attr_string("fused_activation", ""), "Relu");
+  EXPECT_EQ(g.nodes[2].attr_float("activation_max", 0.f), 6.f);
+}
+
+// The optimized session computes what the reference kernels compute.
+namespace {
+
+void int64_initializer(test::ModelSpec& m, const std::string& name, const std::vector<int64_t>& values) {
+  auto* t = m.proto.mutable_graph()->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::INT64);
+  t->add_dims(static_cast<int64_t>(values.size()));
+  for (int64_t v : values) t->add_int64_data(v);
+}
+
+// A 3x3 window over [*, *, size, size] as nine strided Slices of the padded input (pad 1), for the
+// reference model: the reference kernels have no pooling yet.
+std::vector<std::string> window_taps(test::ModelSpec& m, const std::string& x, const std::string& prefix, float pad_value,
+                                     int64_t size, int64_t stride) {
+  m.initializer(prefix + "_padval", {}, {pad_value});
+  int64_initializer(m, prefix + "_pads", {0, 0, 1, 1, 0, 0, 1, 1});
+  m.node("Pad", {x, prefix + "_pads", prefix + "_padval"}, {prefix + "_padded"});
+  const int64_t out = (size + 2 - 3) / stride + 1;
+  int64_initializer(m, prefix + "_axes", {2, 3});
+  int64_initializer(m, prefix + "_steps", {stride, stride});
+  std::vector<std::string> taps;
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t j = 0; j < 3; ++j) {
+      const std::string t = prefix + "_tap" + std::to_string(i * 3 + j);
+      int64_initializer(m, t + "_starts", {i, j});
+      int64_initializer(m, t + "_ends", {i + (out - 1) * stride + 1, j + (out - 1) * stride + 1});
+      m.node("Slice", {prefix + "_padded", t + "_starts", t + "_ends", prefix + "_axes", prefix + "_steps"}, {t});
+      taps.push_back(t);
+    }
+  return taps;
+}
+
+// conv-bn-relu-maxpool, conv-bn-add-relu, two convs (1x1 + Relu6, 3x3 + HardSwish) concatenated,
+// averagepool, x*sigmoid(x), global average pool, gemm. With `reference`, pools and Gemm are
+// written with ops the reference kernels have.
+test::ModelSpec small_cnn(bool reference) {
+  test::ModelSpec m;
+  m.input("x", {2, 3, 16, 16});
+  add_conv(m, "x", "c1", 3, 8, 3, false);
+  add_batchnorm(m, "c1", "b1", 8);
+  m.node("Relu", {"b1"}, {"r1"});
+  if (reference) {
+    m.node("Max", window_taps(m, "r1", "mp", -INFINITY, 16, 2), {"p1"});
+  } else {
+    auto* pool = m.node("MaxPool", {"r1"}, {"p1"});
+    set_ints(pool, "kernel_shape", {3, 3});
+    set_ints(pool, "strides", {2, 2});
+    set_ints(pool, "pads", {1, 1, 1, 1});
+  }
+  add_conv(m, "p1", "c2", 8, 8, 3);
+  add_batchnorm(m, "c2", "b2", 8);
+  m.node("Add", {"b2", "p1"}, {"s"});
+  m.node("Relu", {"s"}, {"r2"});
+  add_conv(m, "r2", "c3", 8, 6, 1);
+  m.initializer("six", {}, {6.f});
+  m.initializer("zero", {}, {0.f});
+  m.node("Clip", {"c3", "zero", "six"}, {"r3"});
+  add_conv(m, "r2", "c4", 8, 6, 3);
+  m.node("HardSwish", {"c4"}, {"h4"});
+  set_int(m.node("Concat", {"r3", "h4"}, {"cat"}), "axis", 1);
+  if (reference) {
+    m.node("Sum", window_taps(m, "cat", "ap", 0.f, 8, 1), {"ap_sum"});
+    std::vector<float> counts;  // window positions inside the 8x8 input (padding not counted)
+    for (int i = 0; i < 8; ++i)
+      for (int j = 0; j < 8; ++j) counts.push_back(float((i == 0 || i == 7 ? 2 : 3) * (j == 0 || j == 7 ? 2 : 3)));
+    m.initializer("ap_counts", {1, 1, 8, 8}, counts);
+    m.node("Div", {"ap_sum", "ap_counts"}, {"p2"});
+  } else {
+    auto* avg = m.node("AveragePool", {"cat"}, {"p2"});
+    set_ints(avg, "kernel_shape", {3, 3});
+    set_ints(avg, "pads", {1, 1, 1, 1});
+  }
+  m.node("Sigmoid", {"p2"}, {"sg"});
+  m.node("Mul", {"p2", "sg"}, {"sw"});
+  if (reference) {
+    auto* mean = m.node("ReduceMean", {"sw"}, {"gap"});
+    set_ints(mean, "axes", {2, 3});
+    m.initializer("fc_w", {10, 12, 1, 1}, ramp(120, 0.5f));
+    m.initializer("fc_b", {10}, ramp(10, 0.1f));
+    m.node("Conv", {"gap", "fc_w", "fc_b"}, {"fc"});
+    set_int(m.node("Flatten", {"fc"}, {"y"}), "axis", 1);
+  } else {
+    m.node("GlobalAveragePool", {"sw"}, {"gap"});
+    set_int(m.node("Flatten", {"gap"}, {"flat"}), "axis", 1);
+    m.initializer("fc_w", {10, 12}, ramp(120, 0.5f));
+    m.initializer("fc_b", {10}, ramp(10, 0.1f));
+    set_int(m.node("Gemm", {"flat", "fc_w", "fc_b"}, {"y"}), "transB", 1);
+  }
+  m.node("Identity", {"c4"}, {"feature"});
+  m.output("y", {2, 10});
+  m.output("feature", {2, 6, 8, 8});
+  return m;
+}
+
+// max |a - b| / max |b|, over all outputs.
+double relative_difference(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+  double worst = 0;
+  for (size_t k = 0; k < a.size(); ++k) {
+    EXPECT_EQ(a[k].shape(), b[k].shape());
+    double scale = 1e-30, diff = 0;
+    for (int64_t i = 0; i < b[k].numel(); ++i) {
+      scale = std::max(scale, std::fabs(double(b[k].data<float>()[i])));
+      diff = std::max(diff, std::fabs(double(a[k].data<float>()[i]) - b[k].data<float>()[i]));
+    }
+    worst = std::max(worst, diff / scale);
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST(OptimizedSession, MatchesReferenceOnSmallCnn) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  auto model = load(small_cnn(false));
+  // Reference: the reference kernels; BatchNormalization pre-folded where there is no reference kernel for it.
+  auto reference_model = load(small_cnn(true));
+  if (!KernelRegistry::instance().find("", "BatchNormalization")) fuse_conv_batchnorm(reference_model->mutable_graph());
+  SessionOptions off;
+  off.optimize = false;
+  Session reference(reference_model, off);
+
+  Tensor x(DType::kFloat32, {2, 3, 16, 16});
+  const auto values = ramp(static_cast<size_t>(x.numel()), 2.f);
+  std::copy(values.begin(), values.end(), x.data<float>());
+  const auto expected = reference.run({{"x", x}});
+
+  const size_t model_nodes = model->graph().nodes.size();
+  for (int threads : {1, 2}) {
+    SessionOptions on;
+    on.num_threads = threads;
+    Session fast(model, on);
+    const auto got = fast.run({{"x", x}});
+    EXPECT_LT(relative_difference(got, expected), 1e-4) << threads << " threads";
+    std::vector<std::string> ops;
+    for (const auto& s : fast.node_summaries()) ops.push_back(s.op_type);
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "ConvNhwc"), 4);
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "NchwToNhwc"), 1);
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "NhwcToNchw"), 2);  // the feature output and before Flatten
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "FullyConnected"), 1);
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "Relu"), 0);
+  }
+  EXPECT_EQ(model->graph().nodes.size(), model_nodes);  // the model's graph is not rewritten
+}
