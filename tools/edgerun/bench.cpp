@@ -426,7 +426,9 @@ int run_bench(const BenchOptions& opt) {
 
   std::map<std::string, Tensor> references;
   for (const auto& spec : opt.references) {
-    auto [name, file] = split_binding(spec, "--reference");
+    const auto binding = split_binding(spec, "--reference");
+    const std::string& name = binding.first;
+    const std::string& file = binding.second;
     const auto& outs = model->outputs();
     if (std::none_of(outs.begin(), outs.end(), [&](const ValueDesc& d) { return d.name == name; }))
       throw Error(ErrorCode::kInvalidArgument, "--reference: the model has no output '" + name + "'");
@@ -522,7 +524,9 @@ int run_bench(const BenchOptions& opt) {
   const PlanStats& st = streams[0].session->stats();
 
   std::vector<Accuracy> accuracy;
-  for (const auto& [name, ref] : references) {
+  for (const auto& entry : references) {
+    const std::string& name = entry.first;
+    const Tensor& ref = entry.second;
     const auto& outs = model->outputs();
     const size_t idx = std::find_if(outs.begin(), outs.end(), [&](const ValueDesc& d) { return d.name == name; }) - outs.begin();
     accuracy.push_back(compare_output(name, first_outputs[idx], ref));
