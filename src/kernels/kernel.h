@@ -36,7 +36,7 @@ class PrepareContext {
   // The input's data; when unknown while planning, the plan falls back to run-time shapes.
   const Tensor& require_value(size_t i) const;
 
-  size_t num_outputs() const { return outputs_->size(); }
+  size_t num_outputs() const { return node_.outputs.size(); }
   bool has_output(size_t i) const { return i < node_.outputs.size() && !node_.outputs[i].empty(); }
   void set_output(size_t i, DType dtype, Shape shape);
   // The shape depends on input data (NonZero, Unique, If): run() calls RunContext::allocate_output.
@@ -86,7 +86,7 @@ class RunContext {
   bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
   const Tensor& input(size_t i) const { return *inputs_[i]; }
 
-  size_t num_outputs() const { return outputs_.size(); }
+  size_t num_outputs() const { return node_.outputs.size(); }
   bool has_output(size_t i) const { return i < outputs_.size() && outputs_[i] != nullptr; }
   Tensor& output(size_t i) { return *outputs_[i]; }
   // For outputs declared dynamic in prepare.

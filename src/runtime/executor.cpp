@@ -26,6 +26,8 @@ std::shared_ptr<void> aligned_buffer(size_t bytes) {
   void* p = ::operator new(std::max<size_t>(bytes, 64), std::align_val_t(64));
   return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(64)); });
 }
+// Output slots offered to every kernel; ONNX ops have at most five outputs except variadic ones.
+constexpr size_t kOutputSlots = 8;
 bool folds_from_shape_alone(const Node& n) { return n.domain.empty() && (n.op_type == "Shape" || n.op_type == "Size"); }
 }  // namespace
 
@@ -62,7 +64,12 @@ Executor::Executor(const Graph& graph, ThreadPool* threads) : graph_(graph), thr
     }
     for (const auto& i : n.inputs) e.inputs.push_back(i.empty() ? -1 : resolve(i));
     for (const auto& i : n.implicit_inputs) e.implicit.push_back(resolve(i));
-    for (const auto& o : n.outputs) e.outputs.push_back(o.empty() ? -1 : value_id(o));
+    const size_t slots = std::max<size_t>(n.outputs.size(), kOutputSlots);
+    for (size_t i = 0; i < slots; ++i) {
+      const bool bound = i < n.outputs.size() && !n.outputs[i].empty();
+      e.sink.push_back(!bound);
+      e.outputs.push_back(value_id(bound ? n.outputs[i] : "\x01sink:" + std::to_string(nodes_.size()) + ":" + std::to_string(i)));
+    }
     nodes_.push_back(std::move(e));
   }
   for (const auto& o : graph.outputs) output_ids_.push_back(resolve(o.name));
@@ -158,10 +165,12 @@ std::vector<Tensor> Executor::run_dynamic(const std::vector<Tensor>& inputs, con
     try {
       e.kernel->prepare(pctx);
       for (size_t i = 0; i < e.outputs.size(); ++i) {
-        if (e.outputs[i] < 0) { outs.push_back(nullptr); continue; }
         Tensor& v = values[e.outputs[i]];
         if (!dyn[i]) {
-          if (metas[i].empty()) throw Error(ErrorCode::kRuntime, "kernel did not set output " + std::to_string(i));
+          if (metas[i].empty()) {
+            if (e.sink[i]) { outs.push_back(nullptr); continue; }
+            throw Error(ErrorCode::kRuntime, "kernel did not set output " + std::to_string(i));
+          }
           v = Tensor(metas[i].dtype(), metas[i].shape());
         }
         outs.push_back(&v);
@@ -177,9 +186,11 @@ std::vector<Tensor> Executor::run_dynamic(const std::vector<Tensor>& inputs, con
     } catch (...) {
       rethrow_with_context(e, "run");
     }
-    for (size_t i = 0; i < e.outputs.size(); ++i)
-      if (e.outputs[i] >= 0 && values[e.outputs[i]].empty())
+    for (size_t i = 0; i < e.outputs.size(); ++i) {
+      if (e.sink[i]) values[e.outputs[i]] = Tensor();
+      else if (values[e.outputs[i]].empty())
         throw Error(ErrorCode::kRuntime, e.node->describe() + ": did not produce output '" + value_names_[e.outputs[i]] + "'");
+    }
     auto release = [&](int id) {
       if (id >= 0 && --uses[id] == 0 && constants_[id].empty()) values[id] = Tensor();
     };
@@ -236,14 +247,15 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
       rethrow_with_context(e, "prepare");
     }
     for (size_t i = 0; i < e.outputs.size(); ++i) {
-      if (e.outputs[i] < 0) continue;
+      if (e.sink[i] && metas[i].empty() && !dyn[i]) continue;
       if (dyn[i] || metas[i].empty() || metas[i].dtype() == DType::kString) return false;
     }
+    auto unset_sink = [&](size_t i) { return e.sink[i] && metas[i].empty(); };
     const bool fold = e.kernel->deterministic() && (all_known || (folds_from_shape_alone(*e.node) && e.implicit.empty()));
     if (fold) {
       std::vector<Tensor*> outs;
       for (size_t i = 0; i < e.outputs.size(); ++i) {
-        if (e.outputs[i] < 0) { outs.push_back(nullptr); continue; }
+        if (unset_sink(i)) { outs.push_back(nullptr); continue; }
         p->values[e.outputs[i]] = Tensor(metas[i].dtype(), metas[i].shape());
         outs.push_back(&p->values[e.outputs[i]]);
       }
@@ -254,8 +266,8 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
       } catch (...) {
         rethrow_with_context(e, "constant folding");
       }
-      for (int id : e.outputs)
-        if (id >= 0) { known[id] = true; p->folded.push_back(p->values[id]); }
+      for (size_t i = 0; i < e.outputs.size(); ++i)
+        if (!unset_sink(i)) { known[e.outputs[i]] = true; p->folded.push_back(p->values[e.outputs[i]]); }
       continue;
     }
     const int step = static_cast<int>(p->run_nodes.size());
@@ -264,7 +276,7 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
     for (int id : e.inputs)
       if (id >= 0) last_step[id] = step;
     for (size_t i = 0; i < e.outputs.size(); ++i) {
-      if (e.outputs[i] < 0) continue;
+      if (unset_sink(i)) continue;
       p->values[e.outputs[i]] = metas[i];
       def_step[e.outputs[i]] = step;
       last_step[e.outputs[i]] = std::max(last_step[e.outputs[i]], step);
@@ -295,7 +307,7 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
     std::vector<const Tensor*> ins;
     for (int id : e.inputs) ins.push_back(id >= 0 ? &p->values[id] : nullptr);
     std::vector<Tensor*> outs;
-    for (int id : e.outputs) outs.push_back(id >= 0 ? &p->values[id] : nullptr);
+    for (int id : e.outputs) outs.push_back(p->values[id].empty() ? nullptr : &p->values[id]);
     p->contexts.emplace_back(*e.node, ins, outs, p->scratch.get(), threads_, p->outer_thunk);
   }
 
@@ -366,7 +378,8 @@ std::vector<NodeSummary> Executor::node_summaries() const {
     s.name = e.node->name;
     s.op_type = e.node->op_type;
     for (int id : e.inputs) s.input_shapes.push_back(id >= 0 ? plan_->values[id].shape() : Shape{});
-    for (int id : e.outputs) s.output_shapes.push_back(id >= 0 ? plan_->values[id].shape() : Shape{});
+    for (size_t i = 0; i < e.node->outputs.size(); ++i)
+      s.output_shapes.push_back(e.sink[i] ? Shape{} : plan_->values[e.outputs[i]].shape());
     s.flops = estimate_flops(*e.node, s.input_shapes, s.output_shapes);
     out.push_back(std::move(s));
   }

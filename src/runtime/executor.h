@@ -42,7 +42,10 @@ class Executor {
     int64_t opset = 0;
     std::vector<int> inputs;    // value ids, -1 for omitted optional inputs
     std::vector<int> implicit;  // value ids read by subgraphs
-    std::vector<int> outputs;   // value ids, -1 for omitted optional outputs
+    // Value ids; slots the node omits (or lacks) get private sink values, so a kernel that fills an
+    // output the model does not bind never writes through a missing tensor.
+    std::vector<int> outputs;
+    std::vector<bool> sink;
   };
   struct StaticPlan;
 
