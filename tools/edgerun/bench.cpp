@@ -33,6 +33,16 @@ using json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 
 namespace edgerun::cli {
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double pos = p / 100.0 * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
 namespace {
 
 // Power drawn by one fully busy CPU core, used to estimate energy when RAPL counters cannot be
@@ -46,15 +56,6 @@ constexpr const char* kEnergyEstimateNote =
     "(package power rating / cores of typical x86 CPUs)";
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double pos = p / 100.0 * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(pos);
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
 
 // ---- process memory (/proc/self/status, values in kB) ----
 

@@ -32,6 +32,9 @@ struct BenchOptions {
 // parsing). Returns the subcommand, so the caller can test whether it was chosen.
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& opts);
 
+// The p-th percentile (0..100) of `v`, linearly interpolated between ranks; 0 for an empty `v`.
+double percentile(std::vector<double> v, double p);
+
 // Runs the benchmark and prints the report. Returns the exit status; throws edgerun::Error or
 // std::exception on bad models, shapes or files.
 int run_bench(const BenchOptions& opts);

@@ -200,15 +200,6 @@ int cmd_run(const std::string& path, const std::vector<std::string>& inputs, con
   return 0;
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double pos = p / 100.0 * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(pos);
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
-
 int cmd_evaluate(const std::string& path, const std::string& dataset, const std::string& data_dir, int limit) {
   if (dataset != "fashion-mnist") throw Error(ErrorCode::kInvalidArgument, "unknown dataset '" + dataset + "' (known: fashion-mnist)");
   auto model = load_model(path);
@@ -248,7 +239,7 @@ int cmd_evaluate(const std::string& path, const std::string& dataset, const std:
   std::printf("dataset: Fashion-MNIST test set, %lld images (%s)\n", static_cast<long long>(n), data_dir.c_str());
   std::printf("accuracy: %.2f %% (%lld / %lld)\n", 100.0 * static_cast<double>(correct) / static_cast<double>(n),
               static_cast<long long>(correct), static_cast<long long>(n));
-  std::printf("latency per image (batch 1): p50 %.3f ms, p99 %.3f ms\n", percentile(latencies, 50), percentile(latencies, 99));
+  std::printf("latency per image (batch 1): p50 %.3f ms, p99 %.3f ms\n", cli::percentile(latencies, 50), cli::percentile(latencies, 99));
   std::printf("throughput: %.0f images/s (1 thread, including preprocessing)\n", static_cast<double>(n) / wall_s);
   std::printf("load + plan: %.2f ms, planned arena: %zu bytes\n", load_ms, session.stats().arena_bytes);
   return 0;
