@@ -28,6 +28,9 @@ struct ImagePreprocess {
 };
 // Decodes a PNG or JPEG file into a float32 tensor of shape [1,C,H,W] (or [1,H,W,C]).
 Tensor load_image(const std::string& path, const ImagePreprocess& pre);
+// The same preprocessing for decoded 8-bit pixels (HWC, 1 or 3 channels; gray is replicated to RGB
+// and RGB turned into luma as `pre.channels` asks).
+Tensor preprocess_pixels(const uint8_t* pixels, int width, int height, int channels, const ImagePreprocess& pre);
 
 // IDX files (optionally gzip-compressed), e.g. the Fashion-MNIST files. Returns uint8 data with
 // the file's shape ([N,28,28] images or [N] labels).

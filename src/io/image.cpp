@@ -1,6 +1,8 @@
 #include <png.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <cmath>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -114,15 +116,8 @@ float sample(const Image& im, float x, float y, int c) {
   return (px(x0, y0) * (1 - fx) + px(x1, y0) * fx) * (1 - fy) + (px(x0, y1) * (1 - fx) + px(x1, y1) * fx) * fy;
 }
 
-}  // namespace
-
-Tensor load_image(const std::string& path, const ImagePreprocess& pre) {
-  if (pre.channels != 1 && pre.channels != 3) throw Error(ErrorCode::kInvalidArgument, "image channels must be 1 or 3");
-  const std::string bytes = read_bytes(path);
-  Image im;
-  if (bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0) im = decode_png(bytes, path, pre.channels);
-  else if (bytes.size() >= 3 && std::memcmp(bytes.data(), "\xff\xd8\xff", 3) == 0) im = decode_jpeg(bytes, path, pre.channels);
-  else throw Error(ErrorCode::kInvalidArgument, "'" + path + "' is neither a PNG nor a JPEG image");
+// Resizes, scales, normalizes and lays out decoded pixels (already in pre.channels channels).
+Tensor to_tensor(const Image& im, const ImagePreprocess& pre) {
   const int W = pre.width > 0 ? pre.width : im.width, H = pre.height > 0 ? pre.height : im.height;
   const int C = pre.channels;
   for (const auto* v : {&pre.mean, &pre.std})
@@ -144,6 +139,37 @@ Tensor load_image(const std::string& path, const ImagePreprocess& pre) {
         out[idx] = v;
       }
   return t;
+}
+
+}  // namespace
+
+Tensor preprocess_pixels(const uint8_t* pixels, int width, int height, int channels, const ImagePreprocess& pre) {
+  if (pre.channels != 1 && pre.channels != 3) throw Error(ErrorCode::kInvalidArgument, "image channels must be 1 or 3");
+  if (channels != 1 && channels != 3) throw Error(ErrorCode::kInvalidArgument, "pixels must have 1 or 3 channels");
+  if (width <= 0 || height <= 0) throw Error(ErrorCode::kInvalidArgument, "image has no pixels");
+  Image im;
+  im.width = width;
+  im.height = height;
+  im.channels = pre.channels;
+  const size_t count = static_cast<size_t>(width) * height;
+  im.pixels.resize(count * pre.channels);
+  for (size_t i = 0; i < count; ++i) {
+    const uint8_t* p = pixels + i * channels;
+    if (channels == pre.channels) std::copy(p, p + channels, &im.pixels[i * pre.channels]);
+    else if (channels == 1) std::fill_n(&im.pixels[i * 3], 3, p[0]);  // gray replicated to RGB
+    else im.pixels[i] = static_cast<uint8_t>(std::lround(0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]));  // ITU-R BT.601 luma
+  }
+  return to_tensor(im, pre);
+}
+
+Tensor load_image(const std::string& path, const ImagePreprocess& pre) {
+  if (pre.channels != 1 && pre.channels != 3) throw Error(ErrorCode::kInvalidArgument, "image channels must be 1 or 3");
+  const std::string bytes = read_bytes(path);
+  Image im;
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0) im = decode_png(bytes, path, pre.channels);
+  else if (bytes.size() >= 3 && std::memcmp(bytes.data(), "\xff\xd8\xff", 3) == 0) im = decode_jpeg(bytes, path, pre.channels);
+  else throw Error(ErrorCode::kInvalidArgument, "'" + path + "' is neither a PNG nor a JPEG image");
+  return to_tensor(im, pre);
 }
 
 Tensor load_idx(const std::string& path) {

@@ -7,6 +7,7 @@ std::vector<PassRecord> optimize_graph(Graph& g, bool fast_kernels) {
   std::vector<PassRecord> done;
   auto apply = [&](const char* name, int (*pass)(Graph&)) { done.push_back({name, pass(g)}); };
   apply("RemoveIdentities", remove_identities);
+  apply("FoldConstantCasts", fold_constant_casts);
   apply("FuseConvBatchNorm", fuse_conv_batchnorm);
   if (fast_kernels) {
     apply("ConvertToNhwc", convert_to_nhwc);

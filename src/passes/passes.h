@@ -11,6 +11,10 @@ namespace edgerun {
 // Identity, and Dropout in inference mode, disappear: readers read the input instead.
 int remove_identities(Graph& g);
 
+// Cast of a float16/bfloat16/float32 initializer to float32 becomes a float32 initializer, so the
+// passes below see fp16-stored weights as constants.
+int fold_constant_casts(Graph& g);
+
 // BatchNormalization after a Conv with constant weights is folded into the weights and bias.
 int fuse_conv_batchnorm(Graph& g);
 

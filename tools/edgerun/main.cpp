@@ -15,6 +15,7 @@
 #include "ir/graph.h"
 #include "kernels/common.h"
 #include "tools/edgerun/bench.h"
+#include "tools/edgerun/compress.h"
 #include "tools/edgerun/default_model.h"
 
 namespace fs = std::filesystem;
@@ -73,7 +74,7 @@ std::string human_bytes(double b) {
   return buf;
 }
 
-int cmd_info(const std::string& path, const std::vector<std::string>& shape_overrides) {
+int cmd_info(const std::string& path, const std::vector<std::string>& shape_overrides, bool show_layers) {
   auto model = load_model(path);
   std::cout << "model: " << (path.empty() ? "default (embedded Fashion-MNIST CNN)" : path) << "\n";
   std::cout << "producer: " << (model->producer().empty() ? "?" : model->producer()) << "\n";
@@ -98,6 +99,24 @@ int cmd_info(const std::string& path, const std::vector<std::string>& shape_over
   for (const auto& [name, t] : model->graph().initializers) { params += t.numel(); weight_bytes += t.nbytes(); }
   std::cout << "nodes: " << model->graph().nodes.size() << "\n";
   std::cout << "parameters: " << params << " (" << human_bytes(static_cast<double>(weight_bytes)) << ")\n";
+  if (!path.empty() && path != "default" && fs::is_regular_file(path))
+    std::cout << "file size: " << human_bytes(static_cast<double>(fs::file_size(path))) << "\n";
+  const auto layers = layer_precisions(*model);
+  if (!layers.empty()) {
+    std::map<std::string, std::pair<int, size_t>> by_precision;
+    for (const auto& l : layers) {
+      by_precision[l.precision].first++;
+      by_precision[l.precision].second += l.weight_bytes;
+    }
+    std::cout << "weight precision:";
+    for (const auto& [p, c] : by_precision)
+      std::cout << " " << p << " " << c.first << " layer" << (c.first == 1 ? "" : "s") << " (" << human_bytes(static_cast<double>(c.second)) << ")";
+    std::cout << "\n";
+    if (show_layers)
+      for (const auto& l : layers)
+        std::printf("  %-14s %-44s %-12s %s\n", l.op_type.c_str(), l.node.c_str(), l.precision.c_str(),
+                    human_bytes(static_cast<double>(l.weight_bytes)).c_str());
+  }
   std::cout << "op histogram:\n";
   std::vector<std::pair<std::string, int>> ops(hist.begin(), hist.end());
   std::sort(ops.begin(), ops.end(), [](auto& a, auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
@@ -200,47 +219,64 @@ int cmd_run(const std::string& path, const std::vector<std::string>& inputs, con
   return 0;
 }
 
-int cmd_evaluate(const std::string& path, const std::string& dataset, const std::string& data_dir, int limit) {
-  if (dataset != "fashion-mnist") throw Error(ErrorCode::kInvalidArgument, "unknown dataset '" + dataset + "' (known: fashion-mnist)");
+int top1(const Tensor& scores) {
+  if (scores.dtype() != DType::kFloat32 || scores.numel() < 2)
+    throw Error(ErrorCode::kInvalidArgument, "expected float32 class scores, got " + std::string(dtype_name(scores.dtype())) +
+                                                 shape_str(scores.shape()));
+  const float* l = scores.data<float>();
+  return static_cast<int>(std::max_element(l, l + scores.numel()) - l);
+}
+
+int cmd_evaluate(const std::string& path, const std::string& reference_path, const cli::DataSpec& spec, int threads) {
   auto model = load_model(path);
-  const Tensor images = load_idx((fs::path(data_dir) / "t10k-images-idx3-ubyte.gz").string());
-  const Tensor labels = load_idx((fs::path(data_dir) / "t10k-labels-idx1-ubyte.gz").string());
-  if (images.rank() != 3 || labels.rank() != 1 || images.dim(0) != labels.dim(0))
-    throw Error(ErrorCode::kInvalidArgument, "dataset files do not match: images " + shape_str(images.shape()) +
-                                                 ", labels " + shape_str(labels.shape()));
-  if (model->inputs().size() != 1) throw Error(ErrorCode::kInvalidArgument, "evaluate needs a single-input model");
-  const int64_t n = limit > 0 ? std::min<int64_t>(limit, images.dim(0)) : images.dim(0);
-  const int64_t h = images.dim(1), w = images.dim(2);
-  const std::string input_name = model->inputs()[0].name;
+  cli::SampleSource data(*model, spec);
   const auto load_start = std::chrono::steady_clock::now();
-  Session session(model);
-  Tensor x(DType::kFloat32, {1, 1, h, w});
-  session.plan({{input_name, x.shape()}});
+  Session session(model, SessionOptions{threads});
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count();
-  std::vector<double> latencies;
-  latencies.reserve(static_cast<size_t>(n));
-  int64_t correct = 0;
-  const uint8_t* px = images.data<uint8_t>();
-  const auto wall_start = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < n; ++i) {
-    float* dst = x.data<float>();
-    for (int64_t k = 0; k < h * w; ++k) dst[k] = static_cast<float>(px[i * h * w + k]) / 255.0f;
-    const auto t0 = std::chrono::steady_clock::now();
-    auto out = session.run({{input_name, x}});
-    latencies.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    const Tensor& logits = out[0];
-    if (logits.dtype() != DType::kFloat32 || logits.numel() < 2)
-      throw Error(ErrorCode::kInvalidArgument, "expected float32 class scores, got " + std::string(dtype_name(logits.dtype())) + shape_str(logits.shape()));
-    const float* l = logits.data<float>();
-    const int64_t pred = std::max_element(l, l + logits.numel()) - l;
-    correct += pred == labels.data<uint8_t>()[i];
+  std::unique_ptr<Session> reference;
+  if (!reference_path.empty()) {
+    auto ref_model = load_model(reference_path);
+    if (ref_model->inputs().size() != 1 || ref_model->inputs()[0].name != model->inputs()[0].name)
+      throw Error(ErrorCode::kInvalidArgument, "the reference model must take the same single input '" +
+                                                   model->inputs()[0].name + "'");
+    reference = std::make_unique<Session>(ref_model, SessionOptions{threads});
   }
-  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  std::printf("dataset: Fashion-MNIST test set, %lld images (%s)\n", static_cast<long long>(n), data_dir.c_str());
-  std::printf("accuracy: %.2f %% (%lld / %lld)\n", 100.0 * static_cast<double>(correct) / static_cast<double>(n),
-              static_cast<long long>(correct), static_cast<long long>(n));
-  std::printf("latency per image (batch 1): p50 %.3f ms, p99 %.3f ms\n", cli::percentile(latencies, 50), cli::percentile(latencies, 99));
-  std::printf("throughput: %.0f images/s (1 thread, including preprocessing)\n", static_cast<double>(n) / wall_s);
+  const size_t n = data.size();
+  std::vector<double> latencies;
+  latencies.reserve(n);
+  int64_t correct = 0, ref_correct = 0, agree = 0;
+  double cosine_sum = 0;
+  double busy_s = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Sample sample = data.get(i);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto out = session.run(sample);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    latencies.push_back(ms);
+    busy_s += ms / 1000.0;
+    const int pred = top1(out[0]);
+    if (data.labelled()) correct += pred == data.label(i);
+    if (reference) {
+      auto ref = reference->run(sample);
+      const int ref_pred = top1(ref[0]);
+      agree += pred == ref_pred;
+      if (data.labelled()) ref_correct += ref_pred == data.label(i);
+      cosine_sum += cosine_similarity(out[0], ref[0]);
+    }
+  }
+  auto pct = [&](int64_t k) { return 100.0 * static_cast<double>(k) / static_cast<double>(n); };
+  std::printf("dataset: %s, %zu samples\n", data.description().c_str(), n);
+  if (data.labelled())
+    std::printf("accuracy: %.2f %% (%lld / %zu)\n", pct(correct), static_cast<long long>(correct), n);
+  if (reference) {
+    if (data.labelled()) std::printf("reference accuracy: %.2f %% (%s)\n", pct(ref_correct), reference_path.c_str());
+    std::printf("top-1 agreement with the reference: %.2f %%\n", pct(agree));
+    std::printf("mean cosine similarity to the reference outputs: %.5f\n", cosine_sum / static_cast<double>(n));
+  }
+  std::printf("latency per sample (batch 1): p50 %.3f ms, p99 %.3f ms\n", cli::percentile(latencies, 50),
+              cli::percentile(latencies, 99));
+  std::printf("throughput: %.0f samples/s (%d thread%s, inference only)\n", static_cast<double>(n) / busy_s, threads,
+              threads == 1 ? "" : "s");
   std::printf("load + plan: %.2f ms, planned arena: %zu bytes\n", load_ms, session.stats().arena_bytes);
   return 0;
 }
@@ -255,6 +291,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> shapes;
   auto* info = app.add_subcommand("info", "Describe a model: inputs/outputs, opset, ops, parameters, FLOPs, planned memory");
   info->add_option("model", model_path, "ONNX model file (omit for the embedded default model)");
+  bool show_layers = false;
+  info->add_flag("--layers", show_layers, "List every layer with weights and its precision");
   info->add_option("--shape", shapes, "Input shape for planning, NAME=d,d,... (symbolic dims default to 1)");
 
   std::vector<std::string> inputs;
@@ -274,20 +312,29 @@ int main(int argc, char** argv) {
   run->add_flag("--grayscale", grayscale, "Decode images as one channel");
   run->add_flag("--nhwc", nhwc, "Lay images out as NHWC instead of NCHW");
 
-  std::string dataset = "fashion-mnist", data_dir = "/usr/share/datasets/fashion-mnist";
-  int limit = 0;
-  auto* evaluate = app.add_subcommand("evaluate", "Top-1 accuracy, latency and throughput of a classifier on a labelled dataset");
+  cli::DataSpec eval_data;
+  cli::ImageOptionText eval_image_text;
+  std::string reference_path;
+  auto* evaluate = app.add_subcommand("evaluate", "Top-1 accuracy (and agreement with a reference model) on a labelled dataset");
   evaluate->add_option("model", model_path, "ONNX model file (omit for the embedded default model)");
-  evaluate->add_option("--dataset", dataset, "Dataset name (fashion-mnist)");
-  evaluate->add_option("--data-dir", data_dir, "Folder with the dataset files");
-  evaluate->add_option("--limit", limit, "Evaluate only the first N images");
+  evaluate->add_option("--dataset", eval_data.source, "fashion-mnist, or a folder with one sub-folder of images per class");
+  evaluate->add_option("--data-dir", eval_data.data_dir, "Folder with the Fashion-MNIST files");
+  evaluate->add_option("--split", eval_data.split, "Fashion-MNIST split: test (default) or train");
+  evaluate->add_option("--limit", eval_data.limit, "Evaluate only the first N samples");
+  evaluate->add_option("--reference", reference_path, "Second model: report top-1 agreement and cosine similarity");
+  evaluate->add_option("--threads", threads, "Threads")->check(CLI::Range(1, 256));
+  cli::add_image_options(evaluate, eval_data.pre, eval_image_text);
+
+  cli::CompressOptions compress_opts;
+  auto* quantize = cli::add_quantize_command(app, compress_opts);
+  auto* convert = cli::add_convert_command(app, compress_opts);
 
   cli::BenchOptions bench_opts;
   auto* bench = cli::add_bench_command(app, bench_opts);
 
   CLI11_PARSE(app, argc, argv);
   try {
-    if (*info) return cmd_info(model_path, shapes);
+    if (*info) return cmd_info(model_path, shapes, show_layers);
     if (*run) {
       ImagePreprocess pre;
       if (!image_size.empty()) {
@@ -303,7 +350,12 @@ int main(int argc, char** argv) {
       pre.nchw = !nhwc;
       return cmd_run(model_path, inputs, out_dir, pre, threads);
     }
-    if (*evaluate) return cmd_evaluate(model_path, dataset, data_dir, limit);
+    if (*evaluate) {
+      cli::finish_image_options(eval_data.pre, eval_image_text);
+      return cmd_evaluate(model_path, reference_path, eval_data, threads);
+    }
+    if (*quantize) return cli::run_quantize(compress_opts);
+    if (*convert) return cli::run_convert(compress_opts);
     if (*bench) return cli::run_bench(bench_opts);
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -1,0 +1,80 @@
+// Model compression: post-training int8 quantization to standard QDQ ONNX files, fp16 weight
+// storage, and per-layer precision reports.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edgerun/session.h"
+
+namespace edgerun {
+
+// One calibration (or evaluation) sample: a tensor for every model input.
+using Sample = std::map<std::string, Tensor>;
+
+enum class CalibrationMethod {
+  kMinMax,      // observed minimum and maximum
+  kPercentile,  // clips both tails at `percentile`
+  kEntropy,     // threshold minimizing the KL divergence between float and quantized histograms
+};
+// "minmax", "percentile", "entropy"; throws Error(kInvalidArgument) for anything else.
+CalibrationMethod parse_calibration_method(const std::string& name);
+
+struct QuantizeOptions {
+  CalibrationMethod method = CalibrationMethod::kMinMax;
+  double percentile = 99.99;
+  // Node names or op types left in float32.
+  std::vector<std::string> exclude;
+  // Automatic mode: keeps the most sensitive layers in float32 until the quantized model's outputs
+  // on the calibration samples agree with the float model: mean cosine similarity >= min_cosine
+  // and top-1 agreement >= min_top1_agreement (first output, last axis).
+  bool automatic = false;
+  double min_cosine = 0.995;
+  double min_top1_agreement = 0.99;
+  int max_float_layers = 16;
+  int num_threads = 0;  // for calibration runs; 0: physical cores
+  std::function<void(const std::string&)> log;  // progress lines; may be empty
+};
+
+// Quantization error of one layer, measured on the calibration samples.
+struct LayerError {
+  std::string node;     // the quantized node
+  std::string op_type;
+  double sqnr_db = 0;   // signal-to-quantization-noise ratio of its output, in dB (higher is better)
+  double added_db = 0;  // SQNR lost across this node (its inputs' SQNR minus its output's)
+};
+
+struct QuantizeReport {
+  int quantized_nodes = 0;
+  std::vector<std::string> float_nodes;     // candidates kept in float32 (excluded or automatic)
+  std::vector<LayerError> layers;            // sorted by added_db, largest first
+  double mean_cosine = 0;                   // quantized vs float outputs on the calibration samples
+  double top1_agreement = 0;
+  size_t calibration_samples = 0;
+};
+
+// Quantizes `model` statically with the calibration samples and writes a QDQ ONNX model:
+// per-channel symmetric int8 weights, per-tensor asymmetric int8 activations, int32 biases.
+// Throws Error(kInvalidArgument) for empty, mis-shaped or non-finite calibration data.
+QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& calibration,
+                              const QuantizeOptions& options, const std::string& out_path);
+
+// Writes `model` with float32 weights stored as float16 (each followed by a Cast to float32, so
+// computation stays in float32 with fp16-rounded weights). Returns the number of converted tensors.
+int convert_weights_to_fp16(const Model& model, const std::string& out_path);
+
+// Precision of each layer with weights, for `edgerun info`.
+struct LayerPrecision {
+  std::string node;
+  std::string op_type;
+  std::string precision;  // "int8", "fp16", "fp32", ...
+  size_t weight_bytes = 0;
+};
+std::vector<LayerPrecision> layer_precisions(const Model& model);
+
+// Cosine similarity of two float tensors' values (1 when both are all zero).
+double cosine_similarity(const Tensor& a, const Tensor& b);
+
+}  // namespace edgerun

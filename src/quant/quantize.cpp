@@ -1,0 +1,528 @@
+// Static post-training quantization to QDQ ONNX: finds the layers int8 kernels can run, calibrates
+// their activations, and writes QuantizeLinear/DequantizeLinear pairs around them.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "edgerun/compress.h"
+#include "onnx/onnx_writer.h"
+#include "passes/graph_edit.h"
+#include "passes/passes.h"
+#include "quant/calibration.h"
+
+namespace edgerun {
+namespace {
+
+// A node quantized as a unit: its float activation inputs, its weight (and bias) and the tensor
+// after it (past a following Relu or Clip, which int8 kernels apply as an output clamp).
+struct Candidate {
+  size_t node = 0;
+  std::vector<std::string> activations;
+  int weight = -1;  // input index of a constant weight
+  int weight_axis = 0;
+  int bias = -1;
+  std::string output;        // quantized after the node; empty when it is a graph output
+  bool output_follows_input = false;  // MaxPool: same parameters in and out, so int8 max is exact
+};
+
+void say(const QuantizeOptions& o, const std::string& line) {
+  if (o.log) o.log(line);
+}
+
+bool is_float_constant(const Graph& g, const std::string& name, size_t rank_min, size_t rank_max) {
+  const Tensor* t = constant_value(g, name);
+  return t && t->dtype() == DType::kFloat32 && t->rank() >= rank_min && t->rank() <= rank_max;
+}
+
+bool is_activation(const Graph& g, const std::string& name) { return !name.empty() && !constant_value(g, name); }
+
+// Relu, or Clip with constant bounds: kept as a node, but the tensor after it is the one quantized.
+bool is_clamp(const Graph& g, const Node& n) {
+  if (!n.domain.empty() || n.outputs.size() != 1) return false;
+  if (n.op_type == "Relu") return true;
+  if (n.op_type != "Clip") return false;
+  for (size_t i = 1; i < n.inputs.size(); ++i)
+    if (!n.inputs[i].empty() && !constant_value(g, n.inputs[i])) return false;
+  return true;
+}
+
+bool excluded(const Node& n, const std::vector<std::string>& exclude) {
+  return std::find(exclude.begin(), exclude.end(), n.name) != exclude.end() ||
+         std::find(exclude.begin(), exclude.end(), n.op_type) != exclude.end();
+}
+
+std::vector<Candidate> find_candidates(const Graph& g) {
+  const auto uses = count_uses(g);
+  std::map<std::string, size_t> reader;  // the single reader of a value, where there is one
+  for (size_t k = 0; k < g.nodes.size(); ++k)
+    for (const auto& i : g.nodes[k].inputs)
+      if (!i.empty()) reader[i] = k;
+  std::vector<Candidate> out;
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const Node& n = g.nodes[k];
+    if (!n.domain.empty() || n.outputs.empty() || n.outputs[0].empty()) continue;
+    Candidate c;
+    c.node = k;
+    const std::string& op = n.op_type;
+    if (op == "Conv" && n.inputs.size() >= 2 && is_activation(g, n.inputs[0]) &&
+        is_float_constant(g, n.inputs[1], 3, 5)) {
+      c.activations = {n.inputs[0]};
+      c.weight = 1;
+      c.weight_axis = 0;
+      if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
+        if (!is_float_constant(g, n.inputs[2], 1, 1)) continue;
+        c.bias = 2;
+      }
+    } else if (op == "Gemm" && n.inputs.size() >= 2 && is_activation(g, n.inputs[0]) &&
+               is_float_constant(g, n.inputs[1], 2, 2) && n.attr_int("transA", 0) == 0 &&
+               n.attr_float("alpha", 1.0f) == 1.0f && n.attr_float("beta", 1.0f) == 1.0f) {
+      c.activations = {n.inputs[0]};
+      c.weight = 1;
+      c.weight_axis = n.attr_int("transB", 0) ? 0 : 1;
+      if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
+        const Tensor* b = constant_value(g, n.inputs[2]);
+        const int64_t units = constant_value(g, n.inputs[1])->dim(c.weight_axis);
+        if (!b || b->dtype() != DType::kFloat32 || b->numel() != units || b->rank() != 1) continue;
+        c.bias = 2;
+      }
+    } else if (op == "MatMul" && n.inputs.size() == 2 && is_activation(g, n.inputs[0]) &&
+               is_float_constant(g, n.inputs[1], 2, 2)) {
+      c.activations = {n.inputs[0]};
+      c.weight = 1;
+      c.weight_axis = 1;
+    } else if (op == "Add" && n.inputs.size() == 2 && is_activation(g, n.inputs[0]) && is_activation(g, n.inputs[1])) {
+      c.activations = {n.inputs[0], n.inputs[1]};
+    } else if ((op == "GlobalAveragePool" || op == "AveragePool") && n.inputs.size() == 1 && is_activation(g, n.inputs[0])) {
+      c.activations = {n.inputs[0]};
+    } else if (op == "MaxPool" && n.inputs.size() == 1 && n.outputs.size() == 1 && is_activation(g, n.inputs[0])) {
+      c.activations = {n.inputs[0]};
+      c.output_follows_input = true;
+    } else {
+      continue;
+    }
+    std::string result = n.outputs[0];
+    if (!c.output_follows_input && uses.count(result) && uses.at(result) == 1 && !is_graph_output(g, result) &&
+        reader.count(result) && is_clamp(g, g.nodes[reader.at(result)]))
+      result = g.nodes[reader.at(result)].outputs[0];
+    if (!is_graph_output(g, result)) c.output = result;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// The float graph quantization starts from: identities removed, BatchNorm folded into convolutions.
+Graph prepare_graph(const Model& model) {
+  Graph g = model.graph();
+  remove_identities(g);
+  fold_constant_casts(g);
+  fuse_conv_batchnorm(g);
+  remove_unused_initializers(g);
+  return g;
+}
+
+std::shared_ptr<Model> model_from_graph(const Graph& g) {
+  const std::string bytes = serialize_model(g);
+  return Model::load_from_memory(bytes.data(), bytes.size());
+}
+
+// `g` with extra graph outputs, so a session returns intermediate values.
+Graph with_outputs(Graph g, const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    if (is_graph_output(g, name)) continue;
+    ValueDesc d;
+    d.name = name;
+    g.outputs.push_back(d);
+  }
+  return g;
+}
+
+size_t output_index(const Graph& g, const std::string& name) {
+  for (size_t i = 0; i < g.outputs.size(); ++i)
+    if (g.outputs[i].name == name) return i;
+  return g.outputs.size();
+}
+
+void check_samples(const Model& model, const std::vector<Sample>& samples) {
+  if (samples.empty()) throw Error(ErrorCode::kInvalidArgument, "calibration data is empty");
+  for (size_t s = 0; s < samples.size(); ++s)
+    for (const auto& in : model.inputs()) {
+      auto it = samples[s].find(in.name);
+      if (it == samples[s].end())
+        throw Error(ErrorCode::kInvalidArgument, "calibration sample " + std::to_string(s) + " has no input '" + in.name + "'");
+      const Tensor& t = it->second;
+      if (t.dtype() != in.dtype)
+        throw Error(ErrorCode::kInvalidArgument, "calibration sample " + std::to_string(s) + " input '" + in.name +
+                                                     "' is " + dtype_name(t.dtype()) + ", the model expects " +
+                                                     dtype_name(in.dtype));
+      if (in.has_shape) {
+        bool ok = in.dims.size() == t.rank();
+        for (size_t d = 0; ok && d < t.rank(); ++d) ok = in.dims[d].value < 0 || in.dims[d].value == t.dim(d);
+        if (!ok)
+          throw Error(ErrorCode::kInvalidArgument, "calibration sample " + std::to_string(s) + " input '" + in.name +
+                                                       "' has shape " + shape_str(t.shape()) + ", the model expects " +
+                                                       in.str());
+      }
+      if (t.dtype() == DType::kFloat32)
+        for (int64_t i = 0; i < t.numel(); ++i)
+          if (!std::isfinite(t.data<float>()[i]))
+            throw Error(ErrorCode::kInvalidArgument, "calibration sample " + std::to_string(s) + " input '" + in.name +
+                                                         "' contains NaN or infinity at element " + std::to_string(i));
+    }
+}
+
+// Runs the float graph over the samples and returns the int8 parameters of every tensor in `names`
+// that turns out to be float32 (others are left out).
+std::map<std::string, QuantParams> calibrate(const Graph& g, const std::vector<std::string>& names,
+                                             const std::vector<Sample>& samples, const QuantizeOptions& opt) {
+  Graph probe = with_outputs(g, names);
+  auto model = model_from_graph(probe);
+  Session session(model, SessionOptions{opt.num_threads, true, false});
+  std::vector<size_t> index;
+  for (const auto& name : names) index.push_back(output_index(probe, name));
+  std::map<std::string, TensorStats> stats;
+  std::set<std::string> not_float;
+  const bool histograms = opt.method != CalibrationMethod::kMinMax;
+  for (int pass = 0; pass < (histograms ? 2 : 1); ++pass) {
+    if (pass == 1)
+      for (auto& [name, st] : stats) st.begin_histogram();
+    for (size_t s = 0; s < samples.size(); ++s) {
+      const auto outputs = session.run(samples[s]);
+      for (size_t i = 0; i < names.size(); ++i) {
+        const Tensor& t = outputs[index[i]];
+        if (t.dtype() != DType::kFloat32) {
+          not_float.insert(names[i]);
+          continue;
+        }
+        try {
+          if (pass == 0) stats[names[i]].observe_range(t.data<float>(), t.numel());
+          else stats[names[i]].observe_histogram(t.data<float>(), t.numel());
+        } catch (const Error&) {
+          throw Error(ErrorCode::kInvalidArgument, "calibration sample " + std::to_string(s) + " makes tensor '" +
+                                                       names[i] + "' non-finite: the float model overflows on it");
+        }
+      }
+    }
+    say(opt, std::string("calibration pass ") + std::to_string(pass + 1) + ": " + std::to_string(samples.size()) + " samples");
+  }
+  std::map<std::string, QuantParams> params;
+  for (const auto& [name, st] : stats) {
+    if (not_float.count(name)) continue;
+    float lo, hi;
+    st.range(opt.method, opt.percentile, &lo, &hi);
+    params[name] = int8_params(lo, hi);
+  }
+  return params;
+}
+
+Tensor scalar_float(float v) {
+  Tensor t(DType::kFloat32, {});
+  *t.data<float>() = v;
+  return t;
+}
+
+class QdqWriter {
+ public:
+  QdqWriter(const Graph& src, const std::map<std::string, QuantParams>& params)
+      : src_(src), params_(params), names_(src), out_(src) {
+    out_.nodes.clear();
+    per_channel_ = src.opset_for("") >= 13;
+  }
+
+  Graph build(const std::vector<Candidate>& active) {
+    std::map<size_t, const Candidate*> by_node;
+    for (const auto& c : active) {
+      by_node[c.node] = &c;
+      for (const auto& a : c.activations) quantized_.insert(a);
+      if (!c.output.empty()) quantized_.insert(c.output);
+    }
+    for (const auto& in : src_.inputs)
+      if (quantized_.count(in.name)) emit_qdq(in.name);
+    for (size_t k = 0; k < src_.nodes.size(); ++k) {
+      Node n = src_.nodes[k];
+      auto it = by_node.find(k);
+      if (it != by_node.end()) quantize_constants(n, *it->second);
+      for (auto& i : n.inputs)
+        if (dequantized_.count(i)) i = dequantized_.at(i);
+      const auto outputs = n.outputs;
+      out_.nodes.push_back(std::move(n));
+      for (const auto& o : outputs)
+        if (quantized_.count(o)) emit_qdq(o);
+    }
+    remove_unused_initializers(out_);
+    return out_;
+  }
+
+ private:
+  void emit_qdq(const std::string& t) {
+    const QuantParams& p = params_.at(t);
+    const std::string scale = names_.make(t + "_scale"), zp = names_.make(t + "_zero_point");
+    const std::string q = names_.make(t + "_quantized"), dq = names_.make(t + "_dequantized");
+    out_.initializers[scale] = scalar_float(p.scale);
+    Tensor z(DType::kInt8, {});
+    *z.data<int8_t>() = p.zero_point;
+    out_.initializers[zp] = z;
+    out_.nodes.push_back(make("QuantizeLinear", t + "_QuantizeLinear", {t, scale, zp}, {q}));
+    out_.nodes.push_back(make("DequantizeLinear", t + "_DequantizeLinear", {q, scale, zp}, {dq}));
+    dequantized_[t] = dq;
+  }
+
+  static Node make(const std::string& op, const std::string& name, std::vector<std::string> in,
+                   std::vector<std::string> out) {
+    Node n;
+    n.op_type = op;
+    n.name = name;
+    n.inputs = std::move(in);
+    n.outputs = std::move(out);
+    return n;
+  }
+
+  void set_axis(Node& n, int64_t axis) {
+    Attribute a;
+    a.type = Attribute::Type::kInt;
+    a.i = axis;
+    n.attrs["axis"] = a;
+  }
+
+  // Symmetric int8 weights, one scale per output channel (per tensor before opset 13).
+  void quantize_constants(Node& n, const Candidate& c) {
+    if (c.weight < 0) return;
+    const std::string w_name = n.inputs[c.weight];
+    const Tensor& w = *constant_value(src_, w_name);
+    const int64_t axis = per_channel_ ? c.weight_axis : -1;
+    const int64_t channels = axis >= 0 ? w.dim(axis) : 1;
+    int64_t inner = 1;
+    for (size_t d = axis + 1; axis >= 0 && d < w.rank(); ++d) inner *= w.dim(d);
+    if (axis < 0) inner = w.numel();
+    const auto channel_of = [&](int64_t i) { return axis >= 0 ? (i / inner) % channels : 0; };
+    std::vector<float> amax(channels, 0.0f);
+    const float* wv = w.data<float>();
+    for (int64_t i = 0; i < w.numel(); ++i) amax[channel_of(i)] = std::max(amax[channel_of(i)], std::fabs(wv[i]));
+    Tensor scale(DType::kFloat32, axis >= 0 ? Shape{channels} : Shape{});
+    for (int64_t ch = 0; ch < channels; ++ch) scale.data<float>()[ch] = amax[ch] > 0 ? amax[ch] / 127.0f : 1.0f;
+    auto weight_it = weight_dq_.find(w_name);
+    if (weight_it == weight_dq_.end()) {
+      Tensor q(DType::kInt8, w.shape());
+      for (int64_t i = 0; i < w.numel(); ++i)
+        q.data<int8_t>()[i] = static_cast<int8_t>(
+            std::clamp(std::nearbyint(wv[i] / scale.data<float>()[channel_of(i)]), -127.0f, 127.0f));
+      Tensor zp(DType::kInt8, scale.shape());
+      std::fill_n(zp.data<int8_t>(), zp.numel(), int8_t{0});
+      const std::string qn = names_.make(w_name + "_quantized"), sn = names_.make(w_name + "_scale");
+      const std::string zn = names_.make(w_name + "_zero_point"), dq = names_.make(w_name + "_dequantized");
+      out_.initializers[qn] = q;
+      out_.initializers[sn] = scale;
+      out_.initializers[zn] = zp;
+      Node d = make("DequantizeLinear", w_name + "_DequantizeLinear", {qn, sn, zn}, {dq});
+      if (axis >= 0) set_axis(d, axis);
+      out_.nodes.push_back(std::move(d));
+      weight_it = weight_dq_.emplace(w_name, dq).first;
+    }
+    n.inputs[c.weight] = weight_it->second;
+    if (c.bias < 0) return;
+    // int32 bias with scale input_scale * weight_scale, as integer kernels accumulate.
+    const std::string b_name = n.inputs[c.bias];
+    const Tensor& b = *constant_value(src_, b_name);
+    const float x_scale = params_.at(c.activations[0]).scale;
+    Tensor bq(DType::kInt32, {b.numel()});
+    Tensor bs(DType::kFloat32, axis >= 0 ? Shape{b.numel()} : Shape{});
+    for (int64_t i = 0; i < b.numel(); ++i) {
+      const float s = x_scale * scale.data<float>()[axis >= 0 ? i : 0];
+      if (axis >= 0 || i == 0) bs.data<float>()[axis >= 0 ? i : 0] = s;
+      const double v = std::nearbyint(static_cast<double>(b.data<float>()[i]) / s);
+      bq.data<int32_t>()[i] = static_cast<int32_t>(std::clamp(v, -2147483647.0, 2147483647.0));
+    }
+    Tensor bz(DType::kInt32, bs.shape());
+    std::fill_n(bz.data<int32_t>(), bz.numel(), 0);
+    const std::string qn = names_.make(b_name + "_quantized"), sn = names_.make(b_name + "_scale");
+    const std::string zn = names_.make(b_name + "_zero_point"), dq = names_.make(b_name + "_dequantized");
+    out_.initializers[qn] = bq;
+    out_.initializers[sn] = bs;
+    out_.initializers[zn] = bz;
+    Node d = make("DequantizeLinear", n.name + "_bias_DequantizeLinear", {qn, sn, zn}, {dq});
+    if (axis >= 0) set_axis(d, 0);
+    out_.nodes.push_back(std::move(d));
+    n.inputs[c.bias] = dq;
+  }
+
+  const Graph& src_;
+  const std::map<std::string, QuantParams>& params_;
+  UniqueNames names_;
+  Graph out_;
+  bool per_channel_ = true;
+  std::set<std::string> quantized_;
+  std::map<std::string, std::string> dequantized_;  // activation -> its DequantizeLinear output
+  std::map<std::string, std::string> weight_dq_;    // weight -> its DequantizeLinear output
+};
+
+// Candidates whose tensors all calibrated as float32 and that the user did not exclude.
+std::vector<Candidate> usable(const Graph& g, const std::vector<Candidate>& all, const std::map<std::string, QuantParams>& params,
+                              const std::vector<std::string>& exclude) {
+  std::vector<Candidate> out;
+  for (const auto& c : all) {
+    if (excluded(g.nodes[c.node], exclude)) continue;
+    bool ok = true;
+    for (const auto& a : c.activations) ok = ok && params.count(a);
+    if (!c.output.empty() && !params.count(c.output)) ok = false;
+    if (ok) out.push_back(c);
+  }
+  return out;
+}
+
+struct Evaluation {
+  double cosine = 0, agreement = 0;
+  std::vector<LayerError> layers;
+};
+
+std::vector<int64_t> row_argmax(const Tensor& t) {
+  std::vector<int64_t> out;
+  if (t.dtype() != DType::kFloat32 || t.rank() == 0 || t.numel() == 0) return out;
+  const int64_t cols = t.dim(t.rank() - 1), rows = t.numel() / std::max<int64_t>(cols, 1);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = t.data<float>() + r * cols;
+    out.push_back(std::max_element(row, row + cols) - row);
+  }
+  return out;
+}
+
+// Runs float and quantized graphs side by side; compares final outputs and every layer's output.
+Evaluation evaluate(const Graph& float_graph, const Graph& qdq_graph, const std::vector<Candidate>& active,
+                    const std::vector<Sample>& samples, const QuantizeOptions& opt) {
+  std::vector<std::string> watched;
+  std::set<std::string> seen;
+  auto watch = [&](const std::string& name) {
+    if (seen.insert(name).second) watched.push_back(name);
+  };
+  for (const auto& c : active) {
+    for (const auto& a : c.activations) watch(a);
+    watch(float_graph.nodes[c.node].outputs[0]);
+  }
+  const Graph fp = with_outputs(float_graph, watched), qp = with_outputs(qdq_graph, watched);
+  Session fs(model_from_graph(fp), SessionOptions{opt.num_threads, true, false});
+  Session qs(model_from_graph(qp), SessionOptions{opt.num_threads, true, false});
+  std::map<std::string, std::pair<double, double>> energy;  // signal, noise
+  Evaluation e;
+  double cos_sum = 0;
+  int64_t agree = 0, rows = 0;
+  for (const auto& s : samples) {
+    const auto fo = fs.run(s), qo = qs.run(s);
+    cos_sum += cosine_similarity(fo[0], qo[0]);
+    const auto fa = row_argmax(fo[0]), qa = row_argmax(qo[0]);
+    for (size_t r = 0; r < fa.size() && r < qa.size(); ++r) agree += fa[r] == qa[r];
+    rows += static_cast<int64_t>(fa.size());
+    for (const auto& name : watched) {
+      const Tensor& a = fo[output_index(fp, name)];
+      const Tensor& b = qo[output_index(qp, name)];
+      if (a.dtype() != DType::kFloat32 || b.dtype() != DType::kFloat32 || a.numel() != b.numel()) continue;
+      auto& [sig, noise] = energy[name];
+      for (int64_t i = 0; i < a.numel(); ++i) {
+        const double x = a.data<float>()[i], d = x - b.data<float>()[i];
+        sig += x * x;
+        noise += d * d;
+      }
+    }
+  }
+  e.cosine = cos_sum / samples.size();
+  e.agreement = rows ? static_cast<double>(agree) / rows : 1.0;
+  auto sqnr = [&](const std::string& name) {
+    auto it = energy.find(name);
+    if (it == energy.end() || it->second.second <= 0) return 100.0;
+    return std::min(100.0, 10.0 * std::log10(std::max(it->second.first, 1e-30) / it->second.second));
+  };
+  for (const auto& c : active) {
+    const Node& n = float_graph.nodes[c.node];
+    LayerError l;
+    l.node = n.name;
+    l.op_type = n.op_type;
+    l.sqnr_db = sqnr(n.outputs[0]);
+    double in = 100.0;
+    for (const auto& a : c.activations) in = std::min(in, sqnr(a));
+    l.added_db = in - l.sqnr_db;
+    e.layers.push_back(l);
+  }
+  std::sort(e.layers.begin(), e.layers.end(), [](const LayerError& a, const LayerError& b) { return a.added_db > b.added_db; });
+  return e;
+}
+
+std::string fmt(double v, int digits = 4) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+}  // namespace
+
+CalibrationMethod parse_calibration_method(const std::string& name) {
+  if (name == "minmax") return CalibrationMethod::kMinMax;
+  if (name == "percentile") return CalibrationMethod::kPercentile;
+  if (name == "entropy") return CalibrationMethod::kEntropy;
+  throw Error(ErrorCode::kInvalidArgument, "unknown calibration method '" + name + "' (minmax, percentile, entropy)");
+}
+
+double cosine_similarity(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != DType::kFloat32 || b.dtype() != DType::kFloat32 || a.numel() != b.numel())
+    throw Error(ErrorCode::kInvalidArgument, "cosine similarity needs two float32 tensors of the same size");
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double x = a.data<float>()[i], y = b.data<float>()[i];
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  if (aa == 0 && bb == 0) return 1.0;
+  if (aa == 0 || bb == 0) return 0.0;
+  return ab / std::sqrt(aa * bb);
+}
+
+QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& calibration, const QuantizeOptions& opt,
+                              const std::string& out_path) {
+  if (opt.percentile <= 50 || opt.percentile > 100)
+    throw Error(ErrorCode::kInvalidArgument, "percentile must be in (50, 100], got " + fmt(opt.percentile, 3));
+  check_samples(model, calibration);
+  const Graph g = prepare_graph(model);
+  const auto all = find_candidates(g);
+  if (all.empty()) throw Error(ErrorCode::kUnsupported, "the model has no layers that can be quantized");
+  std::vector<std::string> names;
+  std::set<std::string> seen;
+  for (const auto& c : all) {
+    for (const auto& a : c.activations)
+      if (seen.insert(a).second) names.push_back(a);
+    if (!c.output.empty() && seen.insert(c.output).second) names.push_back(c.output);
+  }
+  auto params = calibrate(g, names, calibration, opt);
+  for (const auto& c : all)  // int8 max pooling needs the same parameters in and out
+    if (c.output_follows_input && !c.output.empty() && params.count(c.activations[0]))
+      params[c.output] = params[c.activations[0]];
+
+  std::vector<std::string> exclude = opt.exclude;
+  QuantizeReport report;
+  report.calibration_samples = calibration.size();
+  // Automatic mode judges on at most 64 samples to bound its cost.
+  const std::vector<Sample> judge(calibration.begin(), calibration.begin() + std::min<size_t>(calibration.size(), 64));
+  Graph qdq;
+  std::vector<Candidate> active;
+  for (int round = 0;; ++round) {
+    active = usable(g, all, params, exclude);
+    qdq = QdqWriter(g, params).build(active);
+    const Evaluation e = evaluate(g, qdq, active, judge, opt);
+    report.mean_cosine = e.cosine;
+    report.top1_agreement = e.agreement;
+    report.layers = e.layers;
+    say(opt, "quantized " + std::to_string(active.size()) + " layers: cosine " + fmt(e.cosine) + ", top-1 agreement " +
+                 fmt(e.agreement));
+    const bool met = e.cosine >= opt.min_cosine && e.agreement >= opt.min_top1_agreement;
+    if (!opt.automatic || met || e.layers.empty() || round >= opt.max_float_layers) break;
+    const LayerError& worst = e.layers.front();
+    say(opt, "keeping " + worst.op_type + " '" + worst.node + "' in float32 (adds " + fmt(worst.added_db, 1) + " dB of noise)");
+    exclude.push_back(worst.node);
+  }
+  report.quantized_nodes = static_cast<int>(active.size());
+  std::set<size_t> active_nodes;
+  for (const auto& c : active) active_nodes.insert(c.node);
+  for (const auto& c : all)
+    if (!active_nodes.count(c.node)) report.float_nodes.push_back(g.nodes[c.node].name);
+  save_model(qdq, out_path);
+  return report;
+}
+
+}  // namespace edgerun
