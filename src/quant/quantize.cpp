@@ -229,12 +229,20 @@ class QdqWriter {
     per_channel_ = src.opset_for("") >= 13;
   }
 
-  Graph build(const std::vector<Candidate>& active) {
+  // `active` are quantized; `kept_float` (candidates left out) read their inputs unquantized, and a
+  // value only they read is not quantized at all.
+  Graph build(const std::vector<Candidate>& active, const std::set<size_t>& kept_float) {
     std::map<size_t, const Candidate*> by_node;
+    std::map<std::string, std::vector<size_t>> readers;
+    for (size_t k = 0; k < src_.nodes.size(); ++k)
+      for (const auto& i : src_.nodes[k].inputs) readers[i].push_back(k);
     for (const auto& c : active) {
       by_node[c.node] = &c;
       for (const auto& a : c.activations) quantized_.insert(a);
-      if (!c.output.empty()) quantized_.insert(c.output);
+      if (c.output.empty()) continue;
+      const auto& r = readers[c.output];
+      if (!std::all_of(r.begin(), r.end(), [&](size_t k) { return kept_float.count(k) > 0; }) || r.empty())
+        quantized_.insert(c.output);
     }
     for (const auto& in : src_.inputs)
       if (quantized_.count(in.name)) emit_qdq(in.name);
@@ -242,8 +250,9 @@ class QdqWriter {
       Node n = src_.nodes[k];
       auto it = by_node.find(k);
       if (it != by_node.end()) quantize_constants(n, *it->second);
-      for (auto& i : n.inputs)
-        if (dequantized_.count(i)) i = dequantized_.at(i);
+      if (!kept_float.count(k))
+        for (auto& i : n.inputs)
+          if (dequantized_.count(i)) i = dequantized_.at(i);
       const auto outputs = n.outputs;
       out_.nodes.push_back(std::move(n));
       for (const auto& o : outputs)
@@ -252,6 +261,8 @@ class QdqWriter {
     remove_unused_initializers(out_);
     return out_;
   }
+  // Activation -> the DequantizeLinear output its quantized readers see.
+  const std::map<std::string, std::string>& dequantized() const { return dequantized_; }
 
  private:
   void emit_qdq(const std::string& t) {
@@ -386,18 +397,24 @@ std::vector<int64_t> row_argmax(const Tensor& t) {
 }
 
 // Runs float and quantized graphs side by side; compares final outputs and every layer's output.
+// A layer's added noise is measured from its inputs as it reads them (after quantization) to its
+// output, so each layer answers for its own weights and arithmetic.
 Evaluation evaluate(const Graph& float_graph, const Graph& qdq_graph, const std::vector<Candidate>& active,
-                    const std::vector<Sample>& samples, const QuantizeOptions& opt) {
-  std::vector<std::string> watched;
+                    const std::map<std::string, std::string>& dequantized, const std::vector<Sample>& samples,
+                    const QuantizeOptions& opt) {
+  std::vector<std::string> watched, watched_q;  // float name, name of the same value in the QDQ graph
   std::set<std::string> seen;
-  auto watch = [&](const std::string& name) {
-    if (seen.insert(name).second) watched.push_back(name);
+  auto watch = [&](const std::string& name, const std::string& q) {
+    if (seen.insert(name).second) {
+      watched.push_back(name);
+      watched_q.push_back(q);
+    }
   };
   for (const auto& c : active) {
-    for (const auto& a : c.activations) watch(a);
-    watch(float_graph.nodes[c.node].outputs[0]);
+    for (const auto& a : c.activations) watch(a, dequantized.count(a) ? dequantized.at(a) : a);
+    watch(float_graph.nodes[c.node].outputs[0], float_graph.nodes[c.node].outputs[0]);
   }
-  const Graph fp = with_outputs(float_graph, watched), qp = with_outputs(qdq_graph, watched);
+  const Graph fp = with_outputs(float_graph, watched), qp = with_outputs(qdq_graph, watched_q);
   Session fs(model_from_graph(fp), SessionOptions{opt.num_threads, true, false});
   Session qs(model_from_graph(qp), SessionOptions{opt.num_threads, true, false});
   std::map<std::string, std::pair<double, double>> energy;  // signal, noise
@@ -410,9 +427,10 @@ Evaluation evaluate(const Graph& float_graph, const Graph& qdq_graph, const std:
     const auto fa = row_argmax(fo[0]), qa = row_argmax(qo[0]);
     for (size_t r = 0; r < fa.size() && r < qa.size(); ++r) agree += fa[r] == qa[r];
     rows += static_cast<int64_t>(fa.size());
-    for (const auto& name : watched) {
+    for (size_t w = 0; w < watched.size(); ++w) {
+      const std::string& name = watched[w];
       const Tensor& a = fo[output_index(fp, name)];
-      const Tensor& b = qo[output_index(qp, name)];
+      const Tensor& b = qo[output_index(qp, watched_q[w])];
       if (a.dtype() != DType::kFloat32 || b.dtype() != DType::kFloat32 || a.numel() != b.numel()) continue;
       auto& [sig, noise] = energy[name];
       for (int64_t i = 0; i < a.numel(); ++i) {
@@ -503,8 +521,12 @@ QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& cal
   std::vector<Candidate> active;
   for (int round = 0;; ++round) {
     active = usable(g, all, params, exclude);
-    qdq = QdqWriter(g, params).build(active);
-    const Evaluation e = evaluate(g, qdq, active, judge, opt);
+    std::set<size_t> kept_float;
+    for (const auto& c : all) kept_float.insert(c.node);
+    for (const auto& c : active) kept_float.erase(c.node);
+    QdqWriter writer(g, params);
+    qdq = writer.build(active, kept_float);
+    const Evaluation e = evaluate(g, qdq, active, writer.dequantized(), judge, opt);
     report.mean_cosine = e.cosine;
     report.top1_agreement = e.agreement;
     report.layers = e.layers;

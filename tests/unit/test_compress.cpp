@@ -1,0 +1,285 @@
+// Compression: calibration ranges, QDQ quantization, fp16 weight storage and the ONNX writer.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "edgerun/edgerun.h"
+#include "ir/graph.h"
+#include "model_builder.h"
+#include "onnx/onnx_writer.h"
+#include "quant/calibration.h"
+
+using namespace edgerun;
+namespace fs = std::filesystem;
+
+namespace {
+
+void set_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+
+std::vector<float> wave(size_t n, float scale, float phase = 0.3f) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = scale * std::sin(0.7f * static_cast<float>(i) + phase);
+  return v;
+}
+
+// input [1,3,8,8] -> Conv 3x3 -> Relu -> Conv 1x1 -> Add(skip) -> MaxPool -> GlobalAveragePool -> Flatten -> Gemm
+test::ModelSpec small_cnn() {
+  test::ModelSpec m(13);
+  m.input("input", {-1, 3, 8, 8});
+  m.initializer("w1", {8, 3, 3, 3}, wave(8 * 3 * 9, 0.4f));
+  m.initializer("b1", {8}, wave(8, 0.1f));
+  set_ints(m.node("Conv", {"input", "w1", "b1"}, {"c1"}, "conv1"), "pads", {1, 1, 1, 1});
+  m.node("Relu", {"c1"}, {"r1"}, "relu1");
+  m.initializer("w2", {8, 8, 1, 1}, wave(64, 0.5f, 1.1f));
+  m.node("Conv", {"r1", "w2"}, {"c2"}, "conv2");
+  m.node("Add", {"c2", "r1"}, {"sum"}, "add");
+  auto* pool = m.node("MaxPool", {"sum"}, {"p"}, "pool");
+  set_ints(pool, "kernel_shape", {2, 2});
+  set_ints(pool, "strides", {2, 2});
+  m.node("GlobalAveragePool", {"p"}, {"g"}, "gap");
+  m.node("Flatten", {"g"}, {"f"}, "flatten");
+  m.initializer("wf", {5, 8}, wave(40, 0.6f, 0.9f));
+  m.initializer("bf", {5}, wave(5, 0.2f));
+  auto* gemm = m.node("Gemm", {"f", "wf", "bf"}, {"logits"}, "fc");
+  auto* t = gemm->add_attribute();
+  t->set_name("transB");
+  t->set_type(onnx::AttributeProto::INT);
+  t->set_i(1);
+  m.output("logits", {-1, 5});
+  return m;
+}
+
+std::shared_ptr<Model> load(const test::ModelSpec& m) {
+  const std::string bytes = m.bytes();
+  return Model::load_from_memory(bytes.data(), bytes.size());
+}
+
+std::vector<Sample> samples(size_t n, uint32_t seed, const Shape& shape = {1, 3, 8, 8}) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<Sample> out;
+  for (size_t i = 0; i < n; ++i) {
+    Tensor t(DType::kFloat32, shape);
+    for (int64_t k = 0; k < t.numel(); ++k) t.data<float>()[k] = dist(rng);
+    out.push_back({{"input", t}});
+  }
+  return out;
+}
+
+std::string temp_path(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("edgerun_compress_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return (dir / name).string();
+}
+
+std::map<std::string, int> op_counts(const Model& m) {
+  std::map<std::string, int> c;
+  for (const auto& n : m.graph().nodes) c[n.op_type]++;
+  return c;
+}
+
+QuantizeOptions quiet() {
+  QuantizeOptions o;
+  o.num_threads = 1;
+  return o;
+}
+
+}  // namespace
+
+TEST(Calibration, Int8ParamsRepresentZeroExactly) {
+  const QuantParams p = int8_params(0.5f, 2.0f);  // widened to [0, 2]
+  EXPECT_FLOAT_EQ(p.scale, 2.0f / 255.0f);
+  EXPECT_EQ(p.zero_point, -128);
+  const QuantParams q = int8_params(-1.0f, 3.0f);
+  EXPECT_NEAR(q.scale * (127 - q.zero_point), 3.0f, q.scale);
+  EXPECT_NEAR(q.scale * (-128 - q.zero_point), -1.0f, q.scale);
+}
+
+TEST(Calibration, PercentileAndEntropyClipOutliersMinMaxKeeps) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(200000);
+  for (auto& v : x) v = dist(rng);
+  x[10] = 60.0f;  // a few extreme outliers
+  x[20] = -45.0f;
+  TensorStats st;
+  st.observe_range(x.data(), static_cast<int64_t>(x.size()));
+  st.begin_histogram();
+  st.observe_histogram(x.data(), static_cast<int64_t>(x.size()));
+  float lo, hi;
+  st.range(CalibrationMethod::kMinMax, 99.99, &lo, &hi);
+  EXPECT_EQ(lo, -45.0f);
+  EXPECT_EQ(hi, 60.0f);
+  st.range(CalibrationMethod::kPercentile, 99.9, &lo, &hi);
+  // The 0.1 % tails of a unit normal start near 3.09 sigma; histogram bins here are ~0.05 wide.
+  EXPECT_NEAR(hi, 3.09f, 0.15f);
+  EXPECT_NEAR(lo, -3.09f, 0.15f);
+  st.range(CalibrationMethod::kEntropy, 99.99, &lo, &hi);
+  EXPECT_GT(hi, 2.0f);
+  EXPECT_LT(hi, 20.0f);
+  EXPECT_EQ(lo, -hi);
+}
+
+TEST(Calibration, NonFiniteActivationIsRejected) {
+  TensorStats st;
+  const float bad[] = {1.0f, NAN};
+  EXPECT_THROW(st.observe_range(bad, 2), Error);
+}
+
+TEST(OnnxWriter, RoundTripKeepsResults) {
+  auto model = Model::load(std::string(EDGERUN_SOURCE_DIR) + "/models/fashion_mnist_cnn.onnx");
+  const std::string bytes = serialize_model(model->graph());
+  auto again = Model::load_from_memory(bytes.data(), bytes.size());
+  EXPECT_EQ(again->inputs()[0].str(), model->inputs()[0].str());
+  EXPECT_EQ(again->outputs()[0].str(), model->outputs()[0].str());
+  EXPECT_EQ(again->graph().nodes.size(), model->graph().nodes.size());
+  Session a(model), b(again);
+  const auto in = samples(1, 3, {1, 1, 28, 28});
+  const auto x = a.run(in[0]), y = b.run(in[0]);
+  ASSERT_EQ(x[0].numel(), y[0].numel());
+  for (int64_t i = 0; i < x[0].numel(); ++i) EXPECT_EQ(x[0].data<float>()[i], y[0].data<float>()[i]);
+}
+
+TEST(OnnxWriter, FailedWriteLeavesNoFile) {
+  auto model = load(small_cnn());
+  EXPECT_THROW(save_model(model->graph(), "/nonexistent-dir/model.onnx"), Error);
+}
+
+TEST(Quantize, WritesQdqModelCloseToFloat) {
+  auto model = load(small_cnn());
+  const std::string out = temp_path("small_int8.onnx");
+  const QuantizeReport r = quantize_model(*model, samples(32, 1), quiet(), out);
+  // conv1, conv2, add, pool, gap, fc
+  EXPECT_EQ(r.quantized_nodes, 6);
+  EXPECT_TRUE(r.float_nodes.empty());
+  auto q = Model::load(out);
+  auto ops = op_counts(*q);
+  EXPECT_GT(ops["QuantizeLinear"], 0);
+  EXPECT_GT(ops["DequantizeLinear"], ops["QuantizeLinear"]);  // weights and biases have DQ only
+  // Per-channel int8 weights, int32 biases.
+  bool saw_w1 = false, saw_b1 = false;
+  for (const auto& [name, t] : q->graph().initializers) {
+    if (name == "w1_quantized") {
+      saw_w1 = true;
+      EXPECT_EQ(t.dtype(), DType::kInt8);
+      EXPECT_EQ(t.shape(), (Shape{8, 3, 3, 3}));
+      EXPECT_EQ(q->graph().initializers.at("w1_scale").shape(), Shape{8});
+    }
+    if (name == "b1_quantized") {
+      saw_b1 = true;
+      EXPECT_EQ(t.dtype(), DType::kInt32);
+    }
+    EXPECT_EQ(t.dtype() == DType::kFloat32 && t.numel() > 8, false) << name << " left in float32";
+  }
+  EXPECT_TRUE(saw_w1 && saw_b1);
+  for (const auto& l : layer_precisions(*q)) EXPECT_EQ(l.precision, "int8 (QDQ)") << l.node;
+  // Fresh inputs: the quantized model tracks the float one.
+  Session fs(model, SessionOptions{1}), qs(q, SessionOptions{1});
+  for (const auto& s : samples(16, 99)) {
+    const auto a = fs.run(s), b = qs.run(s);
+    EXPECT_GT(cosine_similarity(a[0], b[0]), 0.995);
+  }
+  EXPECT_GT(r.mean_cosine, 0.995);
+}
+
+TEST(Quantize, ExcludedOpTypesStayFloat) {
+  auto model = load(small_cnn());
+  const std::string out = temp_path("small_int8_nogemm.onnx");
+  QuantizeOptions o = quiet();
+  o.exclude = {"Gemm", "conv2"};
+  const QuantizeReport r = quantize_model(*model, samples(8, 2), o, out);
+  EXPECT_EQ(r.quantized_nodes, 4);
+  auto q = Model::load(out);
+  std::map<std::string, std::string> precision;
+  for (const auto& l : layer_precisions(*q)) precision[l.node] = l.precision;
+  EXPECT_EQ(precision["fc"], "fp32");
+  EXPECT_EQ(precision["conv2"], "fp32");
+  EXPECT_EQ(precision["conv1"], "int8 (QDQ)");
+}
+
+TEST(Quantize, AutomaticModeKeepsTheSensitiveLayerInFloat) {
+  // conv_a makes one huge channel beside a small one; conv_b reads only the small one. Quantizing
+  // that tensor per-tensor wipes out the small channel, so conv_b must stay float.
+  test::ModelSpec m(13);
+  m.input("input", {1, 2, 4, 4});
+  m.initializer("wa", {2, 2, 1, 1}, {1000.0f, 0.0f, 0.0f, 1.0f});
+  m.node("Conv", {"input", "wa"}, {"a"}, "conv_a");
+  m.initializer("wb", {1, 2, 1, 1}, {0.0f, 1.0f});
+  m.node("Conv", {"a", "wb"}, {"b"}, "conv_b");
+  m.node("Flatten", {"b"}, {"out"}, "flatten");
+  m.output("out", {1, 16});
+  auto model = load(m);
+  auto data = samples(16, 5, {1, 2, 4, 4});
+  const std::string out = temp_path("sensitive.onnx");
+  QuantizeOptions o = quiet();
+  const QuantizeReport plain = quantize_model(*model, data, o, out);
+  EXPECT_LT(plain.mean_cosine, 0.9);
+  ASSERT_FALSE(plain.layers.empty());
+  EXPECT_EQ(plain.layers.front().node, "conv_b");  // blamed for the noise
+  o.automatic = true;
+  o.min_top1_agreement = 0;
+  const QuantizeReport aut = quantize_model(*model, data, o, out);
+  EXPECT_GE(aut.mean_cosine, 0.995);
+  EXPECT_EQ(aut.float_nodes, std::vector<std::string>{"conv_b"});
+  EXPECT_EQ(aut.quantized_nodes, 1);
+}
+
+TEST(Quantize, PercentileAndEntropyMethodsProduceWorkingModels) {
+  auto model = load(small_cnn());
+  for (auto method : {CalibrationMethod::kPercentile, CalibrationMethod::kEntropy}) {
+    QuantizeOptions o = quiet();
+    o.method = method;
+    const QuantizeReport r = quantize_model(*model, samples(16, 4), o, temp_path("m.onnx"));
+    EXPECT_GT(r.mean_cosine, 0.98);
+  }
+  EXPECT_THROW(parse_calibration_method("kl"), Error);
+}
+
+TEST(Quantize, BadCalibrationDataIsRejected) {
+  auto model = load(small_cnn());
+  const std::string out = temp_path("bad.onnx");
+  auto expect_error = [&](const std::vector<Sample>& data, const std::string& needle) {
+    try {
+      quantize_model(*model, data, quiet(), out);
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error({}, "empty");
+  expect_error(samples(2, 1, {1, 3, 9, 9}), "shape");
+  auto nan = samples(3, 1);
+  nan[2]["input"].data<float>()[17] = NAN;
+  expect_error(nan, "NaN");
+  std::vector<Sample> wrong_name = {{{"image", samples(1, 1)[0].at("input")}}};
+  expect_error(wrong_name, "no input 'input'");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Fp16, WeightsStoredInHalfComputeMatchesRoundedWeights) {
+  auto model = load(small_cnn());
+  const std::string out = temp_path("small_fp16.onnx");
+  EXPECT_EQ(convert_weights_to_fp16(*model, out), 3);  // w1, w2, wf; the biases are too small to matter
+  auto half = Model::load(out);
+  for (const auto& l : layer_precisions(*half))
+    EXPECT_EQ(l.precision, "fp16") << l.node;
+  // Independent reference: the float model with every converted weight rounded through fp16.
+  test::ModelSpec rounded = small_cnn();
+  for (auto& init : *rounded.proto.mutable_graph()->mutable_initializer()) {
+    if (init.float_data_size() < 16) continue;
+    for (int i = 0; i < init.float_data_size(); ++i) init.set_float_data(i, half_to_float(float_to_half(init.float_data(i))));
+  }
+  Session a(half), b(load(rounded));
+  for (const auto& s : samples(4, 8)) {
+    const auto x = a.run(s), y = b.run(s);
+    for (int64_t i = 0; i < x[0].numel(); ++i) EXPECT_EQ(x[0].data<float>()[i], y[0].data<float>()[i]);
+  }
+}
