@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <cstring>
@@ -139,3 +140,51 @@ TEST_F(Cli, ErrorsExitNonZeroWithMessage) {
 }
 
 }  // namespace
+
+// Compression commands on the default Fashion-MNIST model and the dataset from Debian's package.
+TEST_F(Cli, QuantizeConvertAndEvaluateAgainstReference) {
+  const std::string model = std::string(EDGERUN_SOURCE_DIR) + "/models/fashion_mnist_cnn.onnx";
+  Result r = run_cli("quantize " + model + " --calibration fashion-mnist --limit 64 --threads 1 -o " + path("int8.onnx"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("quantized layers: 7"), std::string::npos) << r.output;
+  EXPECT_LT(fs::file_size(path("int8.onnx")), 0.3 * fs::file_size(model));
+  r = run_cli("evaluate " + path("int8.onnx") + " --dataset fashion-mnist --limit 300 --reference " + model);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("top-1 agreement with the reference: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("mean cosine similarity to the reference outputs: 0.99"), std::string::npos) << r.output;
+  r = run_cli("info " + path("int8.onnx"));
+  EXPECT_NE(r.output.find("weight precision: int8 (QDQ) 4 layers"), std::string::npos) << r.output;
+
+  r = run_cli("convert " + model + " --fp16 -o " + path("fp16.onnx"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_LT(fs::file_size(path("fp16.onnx")), 0.55 * fs::file_size(model));
+  r = run_cli("evaluate " + path("fp16.onnx") + " --limit 300 --reference " + model);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("top-1 agreement with the reference: 100.00 %"), std::string::npos) << r.output;
+  r = run_cli("info " + path("fp16.onnx"));
+  EXPECT_NE(r.output.find("weight precision: fp16 4 layers"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, QuantizeRejectsUnusableCalibrationData) {
+  const std::string model = std::string(EDGERUN_SOURCE_DIR) + "/models/fashion_mnist_cnn.onnx";
+  fs::create_directories(path("empty"));
+  Result r = run_cli("quantize " + model + " -c " + path("empty") + " -o " + path("q.onnx"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("holds no .png, .jpg or .npy files"), std::string::npos) << r.output;
+  fs::create_directories(path("wrong"));
+  save_npy(Tensor(DType::kFloat32, {1, 1, 14, 14}), path("wrong/a.npy"));
+  r = run_cli("quantize " + model + " -c " + path("wrong") + " -o " + path("q.onnx"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("has shape [1,1,14,14]"), std::string::npos) << r.output;
+  fs::create_directories(path("nan"));
+  Tensor bad(DType::kFloat32, {1, 1, 28, 28});
+  for (int64_t i = 0; i < bad.numel(); ++i) bad.data<float>()[i] = i == 5 ? NAN : 0.5f;
+  save_npy(bad, path("nan/a.npy"));
+  r = run_cli("quantize " + model + " -c " + path("nan") + " -o " + path("q.onnx"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("contains NaN"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(path("q.onnx")));
+  r = run_cli("quantize " + model + " -c no-such-dataset -o " + path("q.onnx"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("neither a known dataset"), std::string::npos) << r.output;
+}
