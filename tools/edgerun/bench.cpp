@@ -147,47 +147,6 @@ Shape parse_dims(const std::string& text) {
   return s;
 }
 
-// Shapes of the model inputs: --shape values (checked against the declared rank and fixed dims),
-// else the declared shape with every symbolic dim set to 1.
-std::map<std::string, Shape> resolve_shapes(const Model& m, const std::vector<std::string>& overrides) {
-  std::map<std::string, Shape> given;
-  for (const auto& o : overrides) {
-    const size_t eq = o.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw Error(ErrorCode::kInvalidArgument, "--shape expects NAME=d,d,..., got '" + o + "'");
-    given[o.substr(0, eq)] = parse_dims(o.substr(eq + 1));
-  }
-  std::map<std::string, Shape> shapes;
-  for (const auto& in : m.inputs()) {
-    auto it = given.find(in.name);
-    if (it == given.end()) {
-      Shape s;
-      for (const auto& d : in.dims) s.push_back(d.value >= 0 ? d.value : 1);
-      shapes[in.name] = s;
-      continue;
-    }
-    const Shape& s = it->second;
-    if (in.has_shape) {
-      if (s.size() != in.dims.size())
-        throw Error(ErrorCode::kInvalidArgument, "--shape " + in.name + "=" + shape_str(s) + ": the input is declared as " +
-                                                     in.str() + " (rank " + std::to_string(in.dims.size()) + ")");
-      for (size_t i = 0; i < s.size(); ++i)
-        if (in.dims[i].value >= 0 && in.dims[i].value != s[i])
-          throw Error(ErrorCode::kInvalidArgument, "--shape " + in.name + "=" + shape_str(s) + ": dimension " +
-                                                       std::to_string(i) + " is fixed to " +
-                                                       std::to_string(in.dims[i].value) + " (" + in.str() + ")");
-    }
-    shapes[in.name] = s;
-    given.erase(it);
-  }
-  if (!given.empty()) {
-    std::string names;
-    for (const auto& in : m.inputs()) names += (names.empty() ? "" : ", ") + in.name;
-    throw Error(ErrorCode::kInvalidArgument, "--shape: the model has no input '" + given.begin()->first +
-                                                 "' (inputs: " + names + ")");
-  }
-  return shapes;
-}
 
 Tensor random_tensor(DType dtype, const Shape& shape, std::mt19937_64& rng, const std::string& name) {
   Tensor t(dtype == DType::kUndefined ? DType::kFloat32 : dtype, shape);
@@ -348,6 +307,47 @@ struct Stream {
 };
 
 }  // namespace
+
+std::map<std::string, Shape> resolve_shapes(const Model& m, const std::vector<std::string>& overrides) {
+  std::map<std::string, Shape> given;
+  for (const auto& o : overrides) {
+    const size_t eq = o.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(ErrorCode::kInvalidArgument, "--shape expects NAME=d,d,..., got '" + o + "'");
+    given[o.substr(0, eq)] = parse_dims(o.substr(eq + 1));
+  }
+  std::map<std::string, Shape> shapes;
+  for (const auto& in : m.inputs()) {
+    auto it = given.find(in.name);
+    if (it == given.end()) {
+      Shape s;
+      for (const auto& d : in.dims) s.push_back(d.value >= 0 ? d.value : 1);
+      shapes[in.name] = s;
+      continue;
+    }
+    const Shape& s = it->second;
+    if (in.has_shape) {
+      if (s.size() != in.dims.size())
+        throw Error(ErrorCode::kInvalidArgument, "--shape " + in.name + "=" + shape_str(s) + ": the input is declared as " +
+                                                     in.str() + " (rank " + std::to_string(in.dims.size()) + ")");
+      for (size_t i = 0; i < s.size(); ++i)
+        if (in.dims[i].value >= 0 && in.dims[i].value != s[i])
+          throw Error(ErrorCode::kInvalidArgument, "--shape " + in.name + "=" + shape_str(s) + ": dimension " +
+                                                       std::to_string(i) + " is fixed to " +
+                                                       std::to_string(in.dims[i].value) + " (" + in.str() + ")");
+    }
+    shapes[in.name] = s;
+    given.erase(it);
+  }
+  if (!given.empty()) {
+    std::string names;
+    for (const auto& in : m.inputs()) names += (names.empty() ? "" : ", ") + in.name;
+    throw Error(ErrorCode::kInvalidArgument, "--shape: the model has no input '" + given.begin()->first +
+                                                 "' (inputs: " + names + ")");
+  }
+  return shapes;
+}
+
 
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   auto* b = app.add_subcommand("bench", "Benchmark a model: load time, latency percentiles, throughput, memory, "

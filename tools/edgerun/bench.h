@@ -2,8 +2,11 @@
 // energy per inference, accuracy against reference outputs and per-op profiles of one model.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
+
+#include "edgerun/session.h"
 
 namespace CLI {
 class App;
@@ -31,6 +34,10 @@ struct BenchOptions {
 // Registers the `bench` subcommand on `app`, storing its arguments in `opts` (which must outlive
 // parsing). Returns the subcommand, so the caller can test whether it was chosen.
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& opts);
+
+// Shapes of the model inputs for planning: --shape NAME=d,d,... values (checked against the declared
+// rank and fixed dims), else the declared shape with every symbolic dim set to 1.
+std::map<std::string, Shape> resolve_shapes(const Model& m, const std::vector<std::string>& overrides);
 
 // The p-th percentile (0..100) of `v`, linearly interpolated between ranks; 0 for an empty `v`.
 double percentile(std::vector<double> v, double p);

@@ -30,39 +30,9 @@ std::vector<float> parse_floats(const std::string& text) {
   return v;
 }
 
-Shape parse_dims(const std::string& text) {
-  Shape s;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) {
-    if (item.empty()) continue;
-    size_t used = 0;
-    const long long d = std::stoll(item, &used);
-    if (used != item.size() || d < 0) throw Error(ErrorCode::kInvalidArgument, "bad dimension '" + item + "' in '" + text + "'");
-    s.push_back(d);
-  }
-  return s;
-}
-
 std::shared_ptr<Model> load_model(const std::string& path) {
   if (path.empty() || path == "default") return Model::load_from_memory(default_model_data(), default_model_size());
   return Model::load(path);
-}
-
-// Input shapes for planning a model with symbolic dims: given ones, else 1 for every unknown dim.
-std::map<std::string, Shape> resolve_shapes(const Model& m, const std::vector<std::string>& overrides) {
-  std::map<std::string, Shape> shapes;
-  for (const auto& o : overrides) {
-    const size_t eq = o.find('=');
-    if (eq == std::string::npos) throw Error(ErrorCode::kInvalidArgument, "--shape expects NAME=d,d,..., got '" + o + "'");
-    shapes[o.substr(0, eq)] = parse_dims(o.substr(eq + 1));
-  }
-  for (const auto& in : m.inputs()) {
-    if (shapes.count(in.name)) continue;
-    Shape s;
-    for (const auto& d : in.dims) s.push_back(d.value >= 0 ? d.value : 1);
-    shapes[in.name] = s;
-  }
-  return shapes;
 }
 
 std::string human_bytes(double b) {
@@ -123,7 +93,7 @@ int cmd_info(const std::string& path, const std::vector<std::string>& shape_over
   for (const auto& [op, n] : ops) std::printf("  %-28s %d\n", op.c_str(), n);
 
   Session session(model);
-  const auto shapes = resolve_shapes(*model, shape_overrides);
+  const auto shapes = cli::resolve_shapes(*model, shape_overrides);
   session.plan(shapes);
   std::cout << "planned for:";
   for (const auto& [n, s] : shapes) std::cout << " " << n << "=" << shape_str(s);
