@@ -46,6 +46,7 @@ std::string human_bytes(double b) {
 
 int cmd_info(const std::string& path, const std::vector<std::string>& shape_overrides, bool show_layers) {
   auto model = load_model(path);
+  const auto shapes = cli::resolve_shapes(*model, shape_overrides);  // bad --shape fails before any output
   std::cout << "model: " << (path.empty() ? "default (embedded Fashion-MNIST CNN)" : path) << "\n";
   std::cout << "producer: " << (model->producer().empty() ? "?" : model->producer()) << "\n";
   std::cout << "opset: " << model->opset() << "\n";
@@ -93,7 +94,6 @@ int cmd_info(const std::string& path, const std::vector<std::string>& shape_over
   for (const auto& [op, n] : ops) std::printf("  %-28s %d\n", op.c_str(), n);
 
   Session session(model);
-  const auto shapes = cli::resolve_shapes(*model, shape_overrides);
   session.plan(shapes);
   std::cout << "planned for:";
   for (const auto& [n, s] : shapes) std::cout << " " << n << "=" << shape_str(s);
