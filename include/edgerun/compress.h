@@ -42,14 +42,14 @@ struct QuantizeOptions {
 struct LayerError {
   std::string node;     // the quantized node
   std::string op_type;
-  double sqnr_db = 0;   // signal-to-quantization-noise ratio of its output, in dB (higher is better)
-  double added_db = 0;  // SQNR lost across this node (its inputs' SQNR minus its output's)
+  double sqnr_db = 0;      // signal-to-quantization-noise ratio of its output, in dB (higher is better)
+  double noise_added = 0;  // rise of the noise-to-signal power ratio from its float inputs to its output
 };
 
 struct QuantizeReport {
   int quantized_nodes = 0;
   std::vector<std::string> float_nodes;     // candidates kept in float32 (excluded or automatic)
-  std::vector<LayerError> layers;            // sorted by added_db, largest first
+  std::vector<LayerError> layers;            // sorted by noise_added, largest first
   double mean_cosine = 0;                   // quantized vs float outputs on the calibration samples
   double top1_agreement = 0;
   size_t calibration_samples = 0;

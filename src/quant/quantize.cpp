@@ -15,7 +15,8 @@ namespace edgerun {
 namespace {
 
 // A node quantized as a unit: its float activation inputs, its weight (and bias) and the tensor
-// after it (past a following Relu or Clip, which int8 kernels apply as an output clamp).
+// after it (past a following Relu or Clip, which int8 kernels apply as an output clamp), which is
+// quantized when another quantized node reads it.
 struct Candidate {
   size_t node = 0;
   std::vector<std::string> activations;
@@ -229,20 +230,15 @@ class QdqWriter {
     per_channel_ = src.opset_for("") >= 13;
   }
 
-  // `active` are quantized; `kept_float` (candidates left out) read their inputs unquantized, and a
-  // value only they read is not quantized at all.
+  // `active` are quantized: their float inputs get QuantizeLinear/DequantizeLinear pairs, so a value
+  // is quantized only where an int8 kernel reads it (a layer followed only by float ops keeps a float
+  // output instead of paying for a second rounding). `kept_float` (candidates left out) read their
+  // inputs unquantized.
   Graph build(const std::vector<Candidate>& active, const std::set<size_t>& kept_float) {
     std::map<size_t, const Candidate*> by_node;
-    std::map<std::string, std::vector<size_t>> readers;
-    for (size_t k = 0; k < src_.nodes.size(); ++k)
-      for (const auto& i : src_.nodes[k].inputs) readers[i].push_back(k);
     for (const auto& c : active) {
       by_node[c.node] = &c;
       for (const auto& a : c.activations) quantized_.insert(a);
-      if (c.output.empty()) continue;
-      const auto& r = readers[c.output];
-      if (!std::all_of(r.begin(), r.end(), [&](size_t k) { return kept_float.count(k) > 0; }) || r.empty())
-        quantized_.insert(c.output);
     }
     for (const auto& in : src_.inputs)
       if (quantized_.count(in.name)) emit_qdq(in.name);
@@ -261,8 +257,6 @@ class QdqWriter {
     remove_unused_initializers(out_);
     return out_;
   }
-  // Activation -> the DequantizeLinear output its quantized readers see.
-  const std::map<std::string, std::string>& dequantized() const { return dequantized_; }
 
  private:
   void emit_qdq(const std::string& t) {
@@ -397,23 +391,21 @@ std::vector<int64_t> row_argmax(const Tensor& t) {
 }
 
 // Runs float and quantized graphs side by side; compares final outputs and every layer's output.
-// A layer's added noise is measured from its inputs as it reads them (after quantization) to its
-// output, so each layer answers for its own weights and arithmetic.
+// A layer answers for the noise between its float inputs and its output: the rounding of its inputs
+// to int8 and its int8 weights. Noise is compared as noise-to-signal power ratios, which add up
+// along a network, so the layer that raises the ratio most is the one worth keeping in float.
 Evaluation evaluate(const Graph& float_graph, const Graph& qdq_graph, const std::vector<Candidate>& active,
-                    const std::map<std::string, std::string>& dequantized, const std::vector<Sample>& samples,
-                    const QuantizeOptions& opt) {
-  std::vector<std::string> watched, watched_q;  // float name, name of the same value in the QDQ graph
+                    const std::vector<Sample>& samples, const QuantizeOptions& opt) {
+  std::vector<std::string> watched;
   std::set<std::string> seen;
-  auto watch = [&](const std::string& name, const std::string& q) {
-    if (seen.insert(name).second) {
-      watched.push_back(name);
-      watched_q.push_back(q);
-    }
+  auto watch = [&](const std::string& name) {
+    if (seen.insert(name).second) watched.push_back(name);
   };
   for (const auto& c : active) {
-    for (const auto& a : c.activations) watch(a, dequantized.count(a) ? dequantized.at(a) : a);
-    watch(float_graph.nodes[c.node].outputs[0], float_graph.nodes[c.node].outputs[0]);
+    for (const auto& a : c.activations) watch(a);
+    watch(float_graph.nodes[c.node].outputs[0]);
   }
+  const std::vector<std::string>& watched_q = watched;
   const Graph fp = with_outputs(float_graph, watched), qp = with_outputs(qdq_graph, watched_q);
   Session fs(model_from_graph(fp), SessionOptions{opt.num_threads, true, false});
   Session qs(model_from_graph(qp), SessionOptions{opt.num_threads, true, false});
@@ -442,23 +434,24 @@ Evaluation evaluate(const Graph& float_graph, const Graph& qdq_graph, const std:
   }
   e.cosine = cos_sum / samples.size();
   e.agreement = rows ? static_cast<double>(agree) / rows : 1.0;
-  auto sqnr = [&](const std::string& name) {
+  auto nsr = [&](const std::string& name) {  // noise-to-signal power ratio
     auto it = energy.find(name);
-    if (it == energy.end() || it->second.second <= 0) return 100.0;
-    return std::min(100.0, 10.0 * std::log10(std::max(it->second.first, 1e-30) / it->second.second));
+    if (it == energy.end() || it->second.second <= 0) return 0.0;
+    return it->second.second / std::max(it->second.first, 1e-30);
   };
   for (const auto& c : active) {
     const Node& n = float_graph.nodes[c.node];
     LayerError l;
     l.node = n.name;
     l.op_type = n.op_type;
-    l.sqnr_db = sqnr(n.outputs[0]);
-    double in = 100.0;
-    for (const auto& a : c.activations) in = std::min(in, sqnr(a));
-    l.added_db = in - l.sqnr_db;
+    const double out = nsr(n.outputs[0]);
+    l.sqnr_db = out > 0 ? std::min(100.0, -10.0 * std::log10(out)) : 100.0;
+    double in = 0;
+    for (const auto& a : c.activations) in = std::max(in, nsr(a));
+    l.noise_added = out - in;
     e.layers.push_back(l);
   }
-  std::sort(e.layers.begin(), e.layers.end(), [](const LayerError& a, const LayerError& b) { return a.added_db > b.added_db; });
+  std::sort(e.layers.begin(), e.layers.end(), [](const LayerError& a, const LayerError& b) { return a.noise_added > b.noise_added; });
   return e;
 }
 
@@ -526,7 +519,7 @@ QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& cal
     for (const auto& c : active) kept_float.erase(c.node);
     QdqWriter writer(g, params);
     qdq = writer.build(active, kept_float);
-    const Evaluation e = evaluate(g, qdq, active, writer.dequantized(), judge, opt);
+    const Evaluation e = evaluate(g, qdq, active, judge, opt);
     report.mean_cosine = e.cosine;
     report.top1_agreement = e.agreement;
     report.layers = e.layers;
@@ -535,7 +528,8 @@ QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& cal
     const bool met = e.cosine >= opt.min_cosine && e.agreement >= opt.min_top1_agreement;
     if (!opt.automatic || met || e.layers.empty() || round >= opt.max_float_layers) break;
     const LayerError& worst = e.layers.front();
-    say(opt, "keeping " + worst.op_type + " '" + worst.node + "' in float32 (adds " + fmt(worst.added_db, 1) + " dB of noise)");
+    say(opt, "keeping " + worst.op_type + " '" + worst.node + "' in float32 (raises the noise-to-signal ratio by " +
+                 fmt(worst.noise_added, 5) + ")");
     exclude.push_back(worst.node);
   }
   report.quantized_nodes = static_cast<int>(active.size());

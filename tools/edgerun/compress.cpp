@@ -66,6 +66,7 @@ CLI::App* add_quantize_command(CLI::App& app, CompressOptions& o) {
   cmd->add_option("--min-cosine", o.min_cosine, "Budget for --auto: mean cosine similarity to the float outputs");
   cmd->add_option("--min-agreement", o.min_agreement, "Budget for --auto: top-1 agreement with the float model");
   cmd->add_option("--limit", o.data.limit, "Calibration samples to use (default 100)");
+  cmd->add_flag("--layers", o.all_layers, "Report the noise of every quantized layer, not only the worst five");
   cmd->add_option("--data-dir", o.data.data_dir, "Folder of the Fashion-MNIST files");
   cmd->add_option("--threads", o.threads, "Threads for calibration runs (default: physical cores)");
   add_image_options(cmd, o.data.pre, o.image_text);
@@ -106,10 +107,10 @@ int run_quantize(const CompressOptions& o) {
   for (const auto& n : r.float_nodes) std::printf("  float32: %s\n", n.c_str());
   std::printf("on the calibration samples: mean cosine similarity %.5f, top-1 agreement %.4f\n", r.mean_cosine,
               r.top1_agreement);
-  std::printf("layers adding the most noise (output SQNR, dB lost across the layer):\n");
-  for (size_t i = 0; i < r.layers.size() && i < 5; ++i)
-    std::printf("  %-12s %-40s %6.1f dB  (%.1f dB lost here)\n", r.layers[i].op_type.c_str(), r.layers[i].node.c_str(),
-                r.layers[i].sqnr_db, r.layers[i].added_db);
+  std::printf("layers adding the most noise (output SQNR; rise of the noise-to-signal ratio across the layer):\n");
+  for (size_t i = 0; i < r.layers.size() && (opts.all_layers || i < 5); ++i)
+    std::printf("  %-12s %-40s %6.1f dB  +%.5f\n", r.layers[i].op_type.c_str(), r.layers[i].node.c_str(),
+                r.layers[i].sqnr_db, r.layers[i].noise_added);
   std::printf("size: %s -> %s (%s)\n", human_size(fs::file_size(opts.model)).c_str(),
               human_size(fs::file_size(opts.output)).c_str(), opts.output.c_str());
   return 0;
