@@ -2,8 +2,15 @@
 // XNNPACK's qc8 operator (per-channel weight scales; a per-tensor scale is the one-value case).
 // Inputs and attributes are those of ONNX QLinearConv (W in ONNX layout [M, C/group, kH, kW], zero
 // weight zero points, optional int32 bias), plus an optional fused int8 output clamp.
+//
+// Convolutions with few input channels (the 3-channel stem of image models) run as im2col + a 1x1
+// convolution: XNNPACK's int8 kernels pad every kernel tap's channels to 8, which would waste most of
+// the work, while the gathered rows of kH*kW*C values are padded once.
+#include <cstring>
+
 #include "kernels/reference/window_geometry.h"
 #include "kernels/xnnpack/int8_params.h"
+#include "runtime/thread_pool.h"
 
 namespace edgerun {
 namespace {
@@ -35,6 +42,13 @@ class QConvNhwc final : public Kernel {
     height_ = x[1];
     width_ = x[2];
     empty_ = shape_numel(x) == 0 || g.out[0] * g.out[1] == 0;
+    im2col_ = group_ == 1 && channels < kIm2colMaxChannels && w[2] * w[3] > 1;
+    if (im2col_) {
+      geometry_ = g;
+      channels_ = channels;
+      row_ = w[2] * w[3] * channels;
+      ctx.request_scratch(static_cast<size_t>(x[0] * g.out[0] * g.out[1] * row_) + XNN_EXTRA_BYTES);
+    }
     const std::vector<int64_t> pads = {g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1]};
     if (op_ && pads == pads_) return;  // same operator (and packed weights) for new input sizes
     pads_ = pads;
@@ -44,9 +58,17 @@ class QConvNhwc final : public Kernel {
   void run(RunContext& ctx) override {
     if (empty_) return;
     pthreadpool_t threads = pthreads_of(ctx);
-    check_xnn(xnn_setup_convolution2d_nhwc_qc8(op_.get(), batch_, height_, width_, ctx.input(0).data<int8_t>(),
-                                               ctx.output(0).data<int8_t>(), threads),
-              ctx.node(), "xnn_setup_convolution2d_nhwc_qc8");
+    if (im2col_) {
+      int8_t* rows = static_cast<int8_t*>(ctx.scratch());
+      gather_rows(ctx.input(0).data<int8_t>(), rows, ctx.threads());
+      check_xnn(xnn_setup_convolution2d_nhwc_qc8(op_.get(), batch_, geometry_.out[0], geometry_.out[1], rows,
+                                                 ctx.output(0).data<int8_t>(), threads),
+                ctx.node(), "xnn_setup_convolution2d_nhwc_qc8");
+    } else {
+      check_xnn(xnn_setup_convolution2d_nhwc_qc8(op_.get(), batch_, height_, width_, ctx.input(0).data<int8_t>(),
+                                                 ctx.output(0).data<int8_t>(), threads),
+                ctx.node(), "xnn_setup_convolution2d_nhwc_qc8");
+    }
     check_xnn(xnn_run_operator(op_.get(), threads), ctx.node(), "xnn_run_operator");
   }
 
@@ -64,7 +86,16 @@ class QConvNhwc final : public Kernel {
     for (int64_t m = 0; m < out_channels; ++m)
       for (int64_t c = 0; c < group_in; ++c)
         for (int64_t t = 0; t < taps; ++t) ohwi[(m * taps + t) * group_in + c] = weights[(m * group_in + c) * taps + t];
+    x_zero_point_ = xq.zero_point;
     xnn_operator_t op = nullptr;
+    if (im2col_) {  // a 1x1 convolution over rows of [kH][kW][C] values: the OHWI weights as they are
+      check_xnn(xnn_create_convolution2d_nhwc_qc8(0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, row_, out_channels, row_, out_channels,
+                                                  xq.zero_point, xq.scale, w_scales.data(), ohwi.data(), bias,
+                                                  yq.zero_point, yq.scale, range_.min, range_.max, 0, &op),
+                ctx.node(), "xnn_create_convolution2d_nhwc_qc8");
+      op_.reset(op);
+      return;
+    }
     check_xnn(xnn_create_convolution2d_nhwc_qc8(
                   static_cast<uint32_t>(g.pad_begin[0]), static_cast<uint32_t>(g.pad_end[1]),
                   static_cast<uint32_t>(g.pad_end[0]), static_cast<uint32_t>(g.pad_begin[1]),
@@ -77,6 +108,46 @@ class QConvNhwc final : public Kernel {
     op_.reset(op);
   }
 
+  // rows[n][oy][ox][ky][kx][c] = x[n][oy*sh - pad + ky*dh][ox*sw - pad + kx*dw][c], the zero point outside.
+  void gather_rows(const int8_t* x, int8_t* rows, ThreadPool* threads) const {
+    struct Job {
+      const QConvNhwc* self;
+      const int8_t* x;
+      int8_t* rows;
+    } job{this, x, rows};
+    const int64_t out_rows = static_cast<int64_t>(batch_) * geometry_.out[0];
+    auto work = [&job](int64_t begin, int64_t end) { job.self->gather(job.x, job.rows, begin, end); };
+    if (threads && out_rows > 1) threads->parallel_for(out_rows, 1, work);
+    else work(0, out_rows);
+  }
+
+  void gather(const int8_t* x, int8_t* rows, int64_t begin, int64_t end) const {
+    const WindowGeometry& g = geometry_;
+    const int64_t in_h = static_cast<int64_t>(height_), in_w = static_cast<int64_t>(width_), c = channels_;
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t n = r / g.out[0], oy = r % g.out[0];
+      int8_t* dst = rows + r * g.out[1] * row_;
+      for (int64_t ox = 0; ox < g.out[1]; ++ox)
+        for (int64_t ky = 0; ky < g.kernel[0]; ++ky) {
+          const int64_t iy = oy * g.stride[0] - g.pad_begin[0] + ky * g.dilation[0];
+          const int64_t ix0 = ox * g.stride[1] - g.pad_begin[1];
+          if (g.dilation[1] == 1 && iy >= 0 && iy < in_h && ix0 >= 0 && ix0 + g.kernel[1] <= in_w) {
+            const size_t bytes = static_cast<size_t>(g.kernel[1] * c);  // the whole kernel row at once
+            std::memcpy(dst, x + ((n * in_h + iy) * in_w + ix0) * c, bytes);
+            dst += bytes;
+            continue;
+          }
+          for (int64_t kx = 0; kx < g.kernel[1]; ++kx, dst += c) {
+            const int64_t ix = ox * g.stride[1] - g.pad_begin[1] + kx * g.dilation[1];
+            if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) std::memset(dst, x_zero_point_, static_cast<size_t>(c));
+            else std::memcpy(dst, x + ((n * in_h + iy) * in_w + ix) * c, static_cast<size_t>(c));
+          }
+        }
+    }
+  }
+
+  static constexpr int64_t kIm2colMaxChannels = 8;
+
   WindowAttributes attrs_;
   int64_t group_;
   Int8Range range_;
@@ -84,6 +155,10 @@ class QConvNhwc final : public Kernel {
   std::vector<int64_t> pads_;
   size_t batch_ = 0, height_ = 0, width_ = 0;
   bool empty_ = false;
+  bool im2col_ = false;
+  WindowGeometry geometry_;
+  int64_t channels_ = 0, row_ = 0;
+  int8_t x_zero_point_ = 0;
 };
 
 }  // namespace
