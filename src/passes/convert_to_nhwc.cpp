@@ -189,6 +189,10 @@ class NhwcRewriter {
     }
     if (n.inputs.empty() || !has_nhwc(n.inputs[0])) return false;
     if (is_int8(n.inputs[0])) return rewrite_int8(n);
+    if (n.domain == kDomain && n.op_type == "QuantizeInt8") {
+      keep_on_nhwc(std::move(n), true, {0});
+      return true;
+    }
     if (!n.domain.empty()) return false;
     // The input is already NHWC and float32 (4-D): take the NHWC form of the op when it has one.
     if (is_per_tensor_qdq(g_, n) && n.op_type == "QuantizeLinear") {

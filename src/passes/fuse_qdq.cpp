@@ -80,6 +80,7 @@ class QdqFuser {
       if (fuse(static_cast<int>(k))) ++fused;
     }
     if (fused == 0) return 0;
+    use_fast_quantize();
     std::vector<Node> kept;
     for (size_t k = 0; k < g_.nodes.size(); ++k) {
       if (removed_.count(static_cast<int>(k))) continue;
@@ -365,6 +366,20 @@ class QdqFuser {
     op.inputs[0] = x.value;
     replace(k, std::move(op), y);
     return true;
+  }
+
+  // Per-tensor QuantizeLinear to int8 where values enter the int8 region: edgerun.QuantizeInt8.
+  void use_fast_quantize() {
+    if (g_.opset_for("") > 20) return;  // from opset 21 x may be float16 with a float32 scale
+    for (size_t k = 0; k < g_.nodes.size(); ++k) {
+      Node& n = g_.nodes[k];
+      if (removed_.count(static_cast<int>(k)) || !is_onnx(n, "QuantizeLinear") || n.inputs.size() != 3) continue;
+      Int8Quant q;
+      if (n.attr_int("saturate", 1) != 1 || !per_tensor_int8(g_, n.inputs[1], n.inputs[2], &q)) continue;
+      n.domain = "edgerun";
+      n.op_type = "QuantizeInt8";
+      n.attrs.clear();
+    }
   }
 
   void remove_dead_dequantize() {

@@ -326,13 +326,14 @@ TEST(Int8Graph, ResidualBlockStaysInt8AndNhwc) {
   optimize_graph(graph, true);
   std::vector<std::string> ops;
   for (const auto& n : graph.nodes) ops.push_back(n.op_type);
-  EXPECT_EQ(ops, (std::vector<std::string>{"QuantizeLinear", "NchwToNhwc", "QConvNhwc", "MaxPoolNhwc", "QConvNhwc",
+  EXPECT_EQ(ops, (std::vector<std::string>{"QuantizeInt8", "NchwToNhwc", "QConvNhwc", "MaxPoolNhwc", "QConvNhwc",
                                            "QConvNhwc", "QLinearAdd", "QLinearGlobalAveragePool", "NhwcToNchw",
                                            "Flatten", "QFullyConnected"}))
       << joined(ops);
   const Comparison c = compare(model, random_input({1, 3, 16, 16}, 21));
   EXPECT_LE(c.max_steps, 3);  // one-step differences may carry through four requantizations
-  EXPECT_EQ(count(c.ops, "DequantizeLinear") + count(c.ops, "QuantizeLinear"), 1) << joined(c.ops);
+  EXPECT_EQ(count(c.ops, "DequantizeLinear") + count(c.ops, "QuantizeLinear"), 0) << joined(c.ops);
+  EXPECT_EQ(count(c.ops, "QuantizeInt8"), 1) << joined(c.ops);
 }
 
 // Every unsupported case keeps its DQ -> float op -> Q form (and so the reference answer).
@@ -380,13 +381,34 @@ TEST(FuseQdq, RewritesConvPatternToQLinearConv) {
   EXPECT_EQ(fuse_qdq(g), 1);
   std::vector<std::string> ops;
   for (const auto& n : g.nodes) ops.push_back(n.op_type);
-  EXPECT_EQ(ops, (std::vector<std::string>{"QuantizeLinear", "QLinearConv", "Clip"})) << joined(ops);
+  EXPECT_EQ(ops, (std::vector<std::string>{"QuantizeInt8", "QLinearConv", "Clip"})) << joined(ops);
   // Clip(0, 0.5) at scale 1/127, zero point -128: [Q(0), Q(0.5)] = [-128, round(63.5) - 128 = -64].
   const Node& clip = g.nodes[2];
   EXPECT_EQ(clip.outputs[0], out);
   EXPECT_EQ(g.initializers.at(clip.inputs[1]).data<int8_t>()[0], -128);
   EXPECT_EQ(g.initializers.at(clip.inputs[2]).data<int8_t>()[0], -64);
   EXPECT_EQ(g.nodes[1].inputs[0], "in_q");  // reads the int8 value, not the DequantizeLinear
+}
+
+// edgerun.QuantizeInt8 rounds exactly like QuantizeLinear: ties to even, saturation, NaN to -128. The
+// MaxPool (same scale in and out, so exact) makes FuseQdq rewrite the graph.
+TEST(Int8Quantize, MatchesQuantizeLinearExactly) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  QdqModel q;
+  const float s = 0.25f;
+  q.m.input("x", {1, 2, 8, 8});
+  auto* pool = q.m.node("MaxPool", {q.qdq("x", "in", s, -3)}, {"pool"});
+  set_ints(pool, "kernel_shape", {1, 2});
+  const std::string out = q.quantize("pool", "out", s, -3);
+  q.m.output(out, {1, 2, 8, 7}, onnx::TensorProto::INT8);
+  Tensor x = random_input({1, 2, 8, 8}, 8);
+  float* v = x.data<float>();
+  for (int i = 0; i < 64; ++i) v[i] = (static_cast<float>(i) - 32.f + 0.5f) * s;  // every value a tie
+  const float specials[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 31.875f, 31.9f, -32.9f, -0.f, 1e-30f};
+  for (int i = 0; i < 10; ++i) v[64 + i * 3] = specials[i];
+  const Comparison c = compare(q.load(), x);
+  EXPECT_EQ(c.max_steps, 0);
+  EXPECT_EQ(count(c.ops, "QuantizeInt8"), 1) << joined(c.ops);
 }
 
 // ONNX QLinearConv from other tools takes the same fast path.
