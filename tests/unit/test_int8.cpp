@@ -396,16 +396,20 @@ TEST(Int8Quantize, MatchesQuantizeLinearExactly) {
   if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
   QdqModel q;
   const float s = 0.25f;
-  q.m.input("x", {1, 2, 8, 8});
+  q.m.input("x", {1, 2, 7, 9});  // 126 values: 7 vectors of 16 and a scalar tail of 14
   auto* pool = q.m.node("MaxPool", {q.qdq("x", "in", s, -3)}, {"pool"});
   set_ints(pool, "kernel_shape", {1, 2});
   const std::string out = q.quantize("pool", "out", s, -3);
-  q.m.output(out, {1, 2, 8, 7}, onnx::TensorProto::INT8);
-  Tensor x = random_input({1, 2, 8, 8}, 8);
+  q.m.output(out, {1, 2, 7, 8}, onnx::TensorProto::INT8);
+  Tensor x = random_input({1, 2, 7, 9}, 8);
   float* v = x.data<float>();
   for (int i = 0; i < 64; ++i) v[i] = (static_cast<float>(i) - 32.f + 0.5f) * s;  // every value a tie
+  for (int i = 112; i < 126; ++i) v[i] = (static_cast<float>(i) - 119.f + 0.5f) * s;
   const float specials[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 31.875f, 31.9f, -32.9f, -0.f, 1e-30f};
   for (int i = 0; i < 10; ++i) v[64 + i * 3] = specials[i];
+  v[113] = NAN;
+  v[117] = -INFINITY;
+  v[121] = 1e30f;
   const Comparison c = compare(q.load(), x);
   EXPECT_EQ(c.max_steps, 0);
   EXPECT_EQ(count(c.ops, "QuantizeInt8"), 1) << joined(c.ops);
