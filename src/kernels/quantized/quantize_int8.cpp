@@ -13,10 +13,11 @@ namespace {
 
 class QuantizeInt8 final : public Kernel {
  public:
-  QuantizeInt8(const Node& node, int64_t opset) : node_(node), opset_(opset) {}
+  QuantizeInt8(const Node& node, int64_t) : node_(node) {}
 
   void prepare(PrepareContext& ctx) override {
     if (ctx.input_dtype(0) != DType::kFloat32) {  // int32 x, say: QuantizeLinear computes it
+      // FuseQdq writes this op only up to opset 20, where QuantizeLinear's opset 13 form applies.
       if (!reference_) reference_ = (*KernelRegistry::instance().find("", "QuantizeLinear"))(node_, 13);
       reference_->prepare(ctx);
       return;
@@ -71,7 +72,6 @@ class QuantizeInt8 final : public Kernel {
   }
 
   const Node& node_;
-  int64_t opset_;
   std::unique_ptr<Kernel> reference_;
   float scale_ = 1.f, zero_point_ = 0.f;
 };
