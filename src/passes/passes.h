@@ -21,6 +21,10 @@ int fuse_conv_batchnorm(Graph& g);
 // edgerun.QFullyConnected. Only patterns within the limits of the XNNPACK int8 kernels are rewritten.
 int fuse_qdq(Graph& g);
 
+// DequantizeLinear of constant data with constant parameters becomes a float32 initializer (weights of
+// the float ops a QDQ model keeps), so that the passes after it see constant float weights.
+int fold_constant_dequantize(Graph& g);
+
 // 2-D float32 Conv with constant weights becomes edgerun.ConvNhwc, and an int8 QLinearConv that XNNPACK
 // runs becomes edgerun.QConvNhwc; int8 values stay NHWC through edgerun.QLinearAdd, int8 MaxPool and
 // Clip, per-tensor Quantize/DequantizeLinear and edgerun.QLinearGlobalAveragePool (channels_last). Values stay NHWC between such

@@ -436,4 +436,76 @@ TEST(Int8Conv, QLinearConvNodeRunsOnXnnpack) {
   EXPECT_EQ(count(c.ops, "QConvNhwc"), 1) << joined(c.ops);
 }
 
+// QLinearMatMul with constant int8 weights (other tools) runs as QFullyConnected, per-column scales.
+TEST(Int8Gemm, QLinearMatMulNodeRunsOnXnnpack) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  QdqModel q;
+  q.m.input("x", {2, 3, 12});
+  const std::string xq = q.quantize("x", "in", 2.f / 255, -5);
+  std::vector<int8_t> w(12 * 7);
+  for (auto& v : w) v = static_cast<int8_t>(std::lround(127 * q.noise.next()));
+  raw_initializer(q.m, "w", onnx::TensorProto::INT8, {12, 7}, w);
+  std::vector<float> ws(7);
+  for (int c = 0; c < 7; ++c) ws[c] = (1.f + 0.2f * c) / (127 * 3.5f);
+  q.m.initializer("ws", {7}, ws);
+  raw_initializer(q.m, "wzp", onnx::TensorProto::INT8, {7}, std::vector<int8_t>(7, 0));
+  q.scalar("y_scale", 1.f / 127);
+  q.int8_scalar("y_zp", 3);
+  q.m.node("QLinearMatMul", {xq, "in_scale", "in_zp", "w", "ws", "wzp", "y_scale", "y_zp"}, {"y"});
+  q.m.output("y", {2, 3, 7}, onnx::TensorProto::INT8);
+  const Comparison c = compare(q.load(), random_input({2, 3, 12}, 6));
+  EXPECT_LE(c.max_steps, 1);
+  EXPECT_EQ(count(c.ops, "QFullyConnected"), 1) << joined(c.ops);
+}
+
+// uint8 activations (zero points of type uint8) stay on the reference path.
+TEST(FuseQdq, LeavesUint8Activations) {
+  QdqModel q;
+  q.m.input("x", {1, 4, 6, 6});
+  q.scalar("in_scale", 2.f / 255);
+  raw_initializer<uint8_t>(q.m, "in_zp", onnx::TensorProto::UINT8, {}, {128});
+  q.m.node("QuantizeLinear", {"x", "in_scale", "in_zp"}, {"xq"});
+  q.m.node("DequantizeLinear", {"xq", "in_scale", "in_zp"}, {"xdq"});
+  const std::string y = q.conv("xdq", 2.f / 255, 4, 4, 3, 1, 1, true);
+  q.scalar("out_scale", 1.f / 127);
+  raw_initializer<uint8_t>(q.m, "out_zp", onnx::TensorProto::UINT8, {}, {128});
+  q.m.node("QuantizeLinear", {y, "out_scale", "out_zp"}, {"out"});
+  q.m.output("out", {1, 4, 6, 6}, onnx::TensorProto::UINT8);
+  Graph g = q.load()->graph();
+  EXPECT_EQ(fuse_qdq(g), 0);
+  EXPECT_EQ(fold_constant_dequantize(g), 2);  // weights and bias become float initializers...
+  EXPECT_EQ(convert_to_nhwc(g), 1);           // ...so the float Conv still gets the XNNPACK kernel
+}
+
+// The float ops left in a QDQ model run on float kernels with weights dequantized exactly as the
+// reference DequantizeLinear does: uint8 model, fast path vs reference path.
+TEST(FoldConstantDequantize, Uint8ModelMatchesReference) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  QdqModel q;
+  q.m.input("x", {1, 4, 6, 6});
+  q.scalar("in_scale", 2.f / 255);
+  raw_initializer<uint8_t>(q.m, "in_zp", onnx::TensorProto::UINT8, {}, {128});
+  q.m.node("QuantizeLinear", {"x", "in_scale", "in_zp"}, {"xq"});
+  q.m.node("DequantizeLinear", {"xq", "in_scale", "in_zp"}, {"xdq"});
+  const std::string y = q.relu(q.conv("xdq", 2.f / 255, 4, 4, 3, 1, 1, true));
+  q.scalar("out_scale", 1.f / 127);
+  raw_initializer<uint8_t>(q.m, "out_zp", onnx::TensorProto::UINT8, {}, {0});
+  q.m.node("QuantizeLinear", {y, "out_scale", "out_zp"}, {"out"});
+  q.m.output("out", {1, 4, 6, 6}, onnx::TensorProto::UINT8);
+  auto model = q.load();
+  const Tensor x = random_input({1, 4, 6, 6}, 2);
+  SessionOptions off;
+  off.optimize = false;
+  const Tensor want = Session(model, off).run({{"x", x}})[0];
+  Session fast(model);
+  const Tensor got = fast.run({{"x", x}})[0];
+  int worst = 0;
+  for (int64_t i = 0; i < got.numel(); ++i)
+    worst = std::max(worst, std::abs(int(got.data<uint8_t>()[i]) - int(want.data<uint8_t>()[i])));
+  EXPECT_LE(worst, 1);  // float summation order differs between the kernels
+  std::vector<std::string> ops;
+  for (const auto& s : fast.node_summaries()) ops.push_back(s.op_type);
+  EXPECT_EQ(count(ops, "ConvNhwc"), 1) << joined(ops);
+}
+
 }  // namespace
