@@ -186,6 +186,7 @@ struct ConvCase {
   bool bias;
   int activation;  // 0 none, 1 Relu, 2 Clip(0, 0.4)
   int8_t x_zero_point;
+  int64_t size = 9;  // input height and width
 };
 
 class Int8Conv : public ::testing::TestWithParam<ConvCase> {};
@@ -194,15 +195,15 @@ TEST_P(Int8Conv, MatchesReferenceWithinOneStep) {
   if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
   const ConvCase p = GetParam();
   QdqModel q;
-  q.m.input("x", {2, p.cin, 9, 9});
+  q.m.input("x", {2, p.cin, p.size, p.size});
   const float x_scale = 2.f / 255;
   std::string y = q.conv(q.qdq("x", "in", x_scale, p.x_zero_point), x_scale, p.cin, p.cout, p.k, p.stride, p.group, p.bias);
   if (p.activation == 1) y = q.relu(y);
   if (p.activation == 2) y = q.clip(y, 0.f, 0.4f);
   const std::string out = q.quantize(y, "out", 1.2f / 127, -3);
-  const int64_t o = (9 + 2 * (p.k / 2) - p.k) / p.stride + 1;
+  const int64_t o = (p.size + 2 * (p.k / 2) - p.k) / p.stride + 1;
   q.m.output(out, {2, p.cout, o, o}, onnx::TensorProto::INT8);
-  const Comparison c = compare(q.load(), random_input({2, p.cin, 9, 9}, 3));
+  const Comparison c = compare(q.load(), random_input({2, p.cin, p.size, p.size}, 3));
   EXPECT_LE(c.max_steps, 1);
   EXPECT_EQ(count(c.ops, "QConvNhwc"), 1) << joined(c.ops);
   EXPECT_EQ(count(c.ops, "Conv") + count(c.ops, "ConvNhwc") + count(c.ops, "DequantizeLinear"), 0) << joined(c.ops);
@@ -214,7 +215,12 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(ConvCase{"pointwise", 8, 16, 1, 1, 1, true, 0, 0}, ConvCase{"k3", 8, 8, 3, 1, 1, true, 0, 5},
                       ConvCase{"k3_stride2", 8, 12, 3, 2, 1, true, 1, -7}, ConvCase{"grouped", 8, 8, 3, 1, 2, true, 1, 0},
                       ConvCase{"depthwise", 8, 8, 3, 1, 8, true, 2, 3}, ConvCase{"depthwise_stride2", 16, 16, 3, 2, 16, true, 1, 0},
-                      ConvCase{"no_bias_clip", 4, 8, 3, 1, 1, false, 2, -20}, ConvCase{"k5", 3, 6, 5, 2, 1, true, 1, 0}),
+                      ConvCase{"no_bias_clip", 4, 8, 3, 1, 1, false, 2, -20}, ConvCase{"k5", 3, 6, 5, 2, 1, true, 1, 0},
+                      // 1x1 with an input zero point, odd K above 16, N not a multiple of 16 and a row
+                      // count (2 x 7 x 7 = 98) that is not a multiple of 6 (AVX2 pointwise kernel tails)
+                      ConvCase{"pointwise_tails", 37, 21, 1, 1, 1, true, 1, -11, 7},
+                      ConvCase{"pointwise_wide", 64, 40, 1, 1, 1, false, 0, 9, 11},
+                      ConvCase{"im2col_zero_point", 3, 16, 3, 2, 1, true, 2, 17, 13}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return std::string(info.param.name); });
 
 TEST(Int8Gemm, GemmAndMatMulMatchReference) {

@@ -5,9 +5,11 @@
 //
 // Convolutions with few input channels (the 3-channel stem of image models) run as im2col + a 1x1
 // convolution: XNNPACK's int8 kernels pad every kernel tap's channels to 8, which would waste most of
-// the work, while the gathered rows of kH*kW*C values are padded once.
+// the work, while the gathered rows of kH*kW*C values are padded once. On AVX2 CPUs, 1x1 stride-1
+// convolutions and those gathered rows run on PointwiseConvInt8 instead of XNNPACK (see its header).
 #include <cstring>
 
+#include "kernels/quantized/pointwise_conv_int8.h"
 #include "kernels/reference/window_geometry.h"
 #include "kernels/xnnpack/int8_params.h"
 #include "runtime/thread_pool.h"
@@ -43,21 +45,39 @@ class QConvNhwc final : public Kernel {
     width_ = x[2];
     empty_ = shape_numel(x) == 0 || g.out[0] * g.out[1] == 0;
     im2col_ = group_ == 1 && channels < kIm2colMaxChannels && w[2] * w[3] > 1;
-    if (im2col_) {
-      geometry_ = g;
-      channels_ = channels;
-      row_ = w[2] * w[3] * channels;
-      ctx.request_scratch(static_cast<size_t>(x[0] * g.out[0] * g.out[1] * row_) + XNN_EXTRA_BYTES);
+    geometry_ = g;
+    channels_ = channels;
+    row_ = w[2] * w[3] * channels;
+    pixels_ = x[0] * g.out[0] * g.out[1];
+    const bool unit_window = w[2] == 1 && w[3] == 1 && g.stride[0] == 1 && g.stride[1] == 1 && g.pad_begin[0] == 0 &&
+                             g.pad_begin[1] == 0 && g.pad_end[0] == 0 && g.pad_end[1] == 0;
+    pointwise_ = PointwiseConvInt8::supported() && group_ == 1 && (im2col_ || unit_window);
+    gathered_bytes_ = im2col_ ? (static_cast<size_t>(pixels_ * row_) + XNN_EXTRA_BYTES + 63) / 64 * 64 : 0;
+    if (!pointwise_) {
+      ctx.request_scratch(gathered_bytes_);
     }
     const std::vector<int64_t> pads = {g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1]};
-    if (op_ && pads == pads_) return;  // same operator (and packed weights) for new input sizes
-    pads_ = pads;
-    create_operator(ctx, g, channels, out_channels, w);
+    if (!(prepared_ && pads == pads_)) {  // else the same operator (and packed weights) for new input sizes
+      pads_ = pads;
+      create_operator(ctx, g, channels, out_channels, w);
+      prepared_ = true;
+    }
+    if (pointwise_) ctx.request_scratch(gathered_bytes_ + pointwise_conv_.scratch_bytes(pixels_));
   }
 
   void run(RunContext& ctx) override {
     if (empty_) return;
     pthreadpool_t threads = pthreads_of(ctx);
+    if (pointwise_) {
+      const int8_t* rows = ctx.input(0).data<int8_t>();
+      char* scratch = static_cast<char*>(ctx.scratch());
+      if (im2col_) {
+        gather_rows(rows, reinterpret_cast<int8_t*>(scratch), ctx.threads());
+        rows = reinterpret_cast<const int8_t*>(scratch);
+      }
+      pointwise_conv_.run(rows, ctx.output(0).data<int8_t>(), pixels_, scratch + gathered_bytes_, ctx.threads());
+      return;
+    }
     if (im2col_) {
       int8_t* rows = static_cast<int8_t*>(ctx.scratch());
       gather_rows(ctx.input(0).data<int8_t>(), rows, ctx.threads());
@@ -87,6 +107,11 @@ class QConvNhwc final : public Kernel {
       for (int64_t c = 0; c < group_in; ++c)
         for (int64_t t = 0; t < taps; ++t) ohwi[(m * taps + t) * group_in + c] = weights[(m * group_in + c) * taps + t];
     x_zero_point_ = xq.zero_point;
+    if (pointwise_) {  // rows of [kH][kW][C] values: the OHWI weights are [M][K] as they are
+      pointwise_conv_.pack(ohwi.data(), out_channels, row_, bias, w_scales.data(), xq.zero_point, xq.scale,
+                           yq.zero_point, yq.scale, range_.min, range_.max);
+      return;
+    }
     xnn_operator_t op = nullptr;
     if (im2col_) {  // a 1x1 convolution over rows of [kH][kW][C] values: the OHWI weights as they are
       check_xnn(xnn_create_convolution2d_nhwc_qc8(0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, row_, out_channels, row_, out_channels,
@@ -155,9 +180,11 @@ class QConvNhwc final : public Kernel {
   std::vector<int64_t> pads_;
   size_t batch_ = 0, height_ = 0, width_ = 0;
   bool empty_ = false;
-  bool im2col_ = false;
+  bool im2col_ = false, pointwise_ = false, prepared_ = false;
   WindowGeometry geometry_;
-  int64_t channels_ = 0, row_ = 0;
+  int64_t channels_ = 0, row_ = 0, pixels_ = 0;
+  size_t gathered_bytes_ = 0;  // scratch for im2col rows, before the pointwise kernel's
+  PointwiseConvInt8 pointwise_conv_;
   int8_t x_zero_point_ = 0;
 };
 
