@@ -76,9 +76,6 @@ def main():
                   f", load average {os.getloadavg()[0]:.1f}", flush=True)
     with open(args.out, "w") as f:
         json.dump(raw, f, indent=1)
-    print()
-    print("| model | threads | edgerun fp32 | edgerun int8 | ORT fp32 | ORT int8 | int8 / ORT fp32 | int8 / ORT int8 |")
-    print("|---|---|---|---|---|---|---|---|")
     ratio = lambda a, b: f"{a / b:.2f}" if b else "-"
     fmt = lambda v: f"{v:.1f}" if v else "-"
     for title, index in (("p50 wall-clock latency, ms", 2), ("CPU time per run, ms (a latency only at 1 thread)", 3)):

@@ -44,14 +44,16 @@ class QConvNhwc final : public Kernel {
     height_ = x[1];
     width_ = x[2];
     empty_ = shape_numel(x) == 0 || g.out[0] * g.out[1] == 0;
-    im2col_ = group_ == 1 && channels < kIm2colMaxChannels && w[2] * w[3] > 1;
     geometry_ = g;
     channels_ = channels;
     row_ = w[2] * w[3] * channels;
     pixels_ = x[0] * g.out[0] * g.out[1];
     const bool unit_window = w[2] == 1 && w[3] == 1 && g.stride[0] == 1 && g.stride[1] == 1 && g.pad_begin[0] == 0 &&
                              g.pad_begin[1] == 0 && g.pad_end[0] == 0 && g.pad_end[1] == 0;
-    pointwise_ = PointwiseConvInt8::supported() && group_ == 1 && (im2col_ || unit_window);
+    // With the AVX2 pointwise kernel every ungrouped convolution is a GEMM over gathered rows.
+    im2col_ = group_ == 1 && !unit_window &&
+              ((channels < kIm2colMaxChannels && w[2] * w[3] > 1) || PointwiseConvInt8::supported());
+    pointwise_ = PointwiseConvInt8::supported() && group_ == 1;
     gathered_bytes_ = im2col_ ? (static_cast<size_t>(pixels_ * row_) + XNN_EXTRA_BYTES + 63) / 64 * 64 : 0;
     if (!pointwise_) {
       ctx.request_scratch(gathered_bytes_);
