@@ -62,12 +62,9 @@ __attribute__((target("avx2"))) inline __m128i requantize_16(__m256i acc0, __m25
   return _mm_packs_epi16(_mm256_castsi256_si128(i16), _mm256_extracti128_si256(i16, 1));
 }
 
-__attribute__((target("avx2"))) void run_chunk_avx2(const int8_t* x, int8_t* y, int64_t rows, int16_t* x16,
-                                                   int64_t k, int64_t k_pairs, int64_t n, int64_t blocks,
-                                                   const int16_t* packed, const int32_t* bias, const float* scale,
-                                                   int32_t y_zero_point, float y_lo, float y_hi) {
-  const int64_t stride = 2 * k_pairs;
-  // Rows as int16, the odd K padded with a zero.
+// Rows as int16, the odd K padded with a zero.
+__attribute__((target("avx2"))) void widen_rows_avx2(const int8_t* x, int16_t* x16, int64_t rows, int64_t k,
+                                                    int64_t stride) {
   for (int64_t r = 0; r < rows; ++r) {
     const int8_t* src = x + r * k;
     int16_t* dst = x16 + r * stride;
@@ -78,11 +75,19 @@ __attribute__((target("avx2"))) void run_chunk_avx2(const int8_t* x, int8_t* y, 
     for (; c < k; ++c) dst[c] = src[c];
     if (stride > k) dst[k] = 0;
   }
+}
+
+// Output columns [block_begin * 16, block_end * 16) of `rows` rows.
+__attribute__((target("avx2"))) void gemm_avx2(const int16_t* x16, int8_t* y, int64_t rows, int64_t k_pairs, int64_t n,
+                                              int64_t block_begin, int64_t block_end, const int16_t* packed,
+                                              const int32_t* bias, const float* scale, int32_t y_zero_point,
+                                              float y_lo, float y_hi) {
+  const int64_t stride = 2 * k_pairs;
   const __m256 lo = _mm256_set1_ps(y_lo), hi = _mm256_set1_ps(y_hi);
   const __m256i zero_point = _mm256_set1_epi32(y_zero_point);
   __m256i acc[kTileRows][2];
   alignas(16) int8_t tail[kTileRows][kBlock];
-  for (int64_t b = 0; b < blocks; ++b) {
+  for (int64_t b = block_begin; b < block_end; ++b) {
     const int16_t* w = packed + b * k_pairs * 2 * kBlock;
     const int64_t col = b * kBlock, cols = std::min(kBlock, n - col);
     for (int64_t r0 = 0; r0 < rows; r0 += kTileRows) {
@@ -147,11 +152,20 @@ size_t PointwiseConvInt8::scratch_bytes(int64_t rows) const {
   return static_cast<size_t>(rows * 2 * k_pairs_) * sizeof(int16_t) + 64;
 }
 
-void PointwiseConvInt8::run_chunk(const int8_t* x, int8_t* y, int64_t rows, int16_t* x16, int64_t chunk) const {
+void PointwiseConvInt8::widen_chunk(const int8_t* x, int16_t* x16, int64_t rows, int64_t chunk) const {
 #ifdef EDGERUN_POINTWISE_AVX2
-  const int64_t r0 = chunk * kChunkRows, count = std::min(kChunkRows, rows - r0);
-  run_chunk_avx2(x + r0 * k_, y + r0 * n_, count, x16 + r0 * 2 * k_pairs_, k_, k_pairs_, n_, blocks_,
-                 packed_.data(), bias_.data(), scale_.data(), y_zero_point_, y_lo_, y_hi_);
+  const int64_t r0 = chunk * kChunkRows;
+  widen_rows_avx2(x + r0 * k_, x16 + r0 * 2 * k_pairs_, std::min(kChunkRows, rows - r0), k_, 2 * k_pairs_);
+#endif
+}
+
+void PointwiseConvInt8::gemm_unit(const int16_t* x16, int8_t* y, int64_t rows, int64_t chunk, int64_t group,
+                                  int64_t groups) const {
+#ifdef EDGERUN_POINTWISE_AVX2
+  const int64_t r0 = chunk * kChunkRows;
+  gemm_avx2(x16 + r0 * 2 * k_pairs_, y + r0 * n_, std::min(kChunkRows, rows - r0), k_pairs_, n_,
+            group * blocks_ / groups, (group + 1) * blocks_ / groups, packed_.data(), bias_.data(), scale_.data(),
+            y_zero_point_, y_lo_, y_hi_);
 #endif
 }
 
@@ -160,15 +174,30 @@ void PointwiseConvInt8::run(const int8_t* x, int8_t* y, int64_t rows, void* scra
     const PointwiseConvInt8* self;
     const int8_t* x;
     int8_t* y;
-    int64_t rows;
+    int64_t rows, chunks, groups;
     int16_t* x16;
-  } job{this, x, y, rows, static_cast<int16_t*>(scratch)};
-  const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
-  auto work = [&job](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) job.self->run_chunk(job.x, job.y, job.rows, job.x16, c);
   };
-  if (threads && chunks > 1) threads->parallel_for(chunks, 1, work);
-  else work(0, chunks);
+  const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
+  // Enough work items for the threads even when the rows are few (the last layers of a CNN), split
+  // over output columns as well; items run group by group, so each thread's contiguous share of them
+  // covers every row chunk alike.
+  const int64_t parallel = threads ? threads->num_threads() : 1;
+  const int64_t groups = std::min(blocks_, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
+  Job job{this, x, y, rows, chunks, groups, static_cast<int16_t*>(scratch)};
+  auto widen = [&job](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) job.self->widen_chunk(job.x, job.x16, job.rows, c);
+  };
+  auto gemm = [&job](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u)
+      job.self->gemm_unit(job.x16, job.y, job.rows, u % job.chunks, u / job.chunks, job.groups);
+  };
+  if (threads && parallel > 1) {
+    threads->parallel_for(chunks, 1, widen);
+    threads->parallel_for(chunks * groups, 1, gemm);
+  } else {
+    widen(0, chunks);
+    gemm(0, chunks * groups);
+  }
 }
 
 }  // namespace edgerun

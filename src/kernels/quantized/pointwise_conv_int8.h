@@ -29,8 +29,10 @@ class PointwiseConvInt8 {
   // x: [rows][K] int8, y: [rows][N] int8.
   void run(const int8_t* x, int8_t* y, int64_t rows, void* scratch, ThreadPool* threads) const;
 
-  // One chunk of rows (public for the thread-pool trampoline).
-  void run_chunk(const int8_t* x, int8_t* y, int64_t rows, int16_t* x16, int64_t chunk) const;
+  // Work items of run(), public for its thread-pool trampolines: one chunk of rows widened to int16,
+  // and the output columns of one group of 16-column blocks for one chunk.
+  void widen_chunk(const int8_t* x, int16_t* x16, int64_t rows, int64_t chunk) const;
+  void gemm_unit(const int16_t* x16, int8_t* y, int64_t rows, int64_t chunk, int64_t group, int64_t groups) const;
 
  private:
   int64_t n_ = 0, k_ = 0, k_pairs_ = 0, blocks_ = 0;
