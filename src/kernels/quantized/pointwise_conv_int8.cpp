@@ -62,18 +62,19 @@ __attribute__((target("avx2"))) inline __m128i requantize_16(__m256i acc0, __m25
   return _mm_packs_epi16(_mm256_castsi256_si128(i16), _mm256_extracti128_si256(i16, 1));
 }
 
+__attribute__((target("avx2"))) void widen_avx2(const int8_t* src, int16_t* dst, int64_t n) {
+  int64_t c = 0;
+  for (; c + 16 <= n; c += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + c),
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + c))));
+  for (; c < n; ++c) dst[c] = src[c];
+}
+
 // Rows as int16, the odd K padded with a zero.
-__attribute__((target("avx2"))) void widen_rows_avx2(const int8_t* x, int16_t* x16, int64_t rows, int64_t k,
-                                                    int64_t stride) {
+void widen_rows(const int8_t* x, int16_t* x16, int64_t rows, int64_t k, int64_t stride) {
   for (int64_t r = 0; r < rows; ++r) {
-    const int8_t* src = x + r * k;
-    int16_t* dst = x16 + r * stride;
-    int64_t c = 0;
-    for (; c + 16 <= k; c += 16)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + c),
-                          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + c))));
-    for (; c < k; ++c) dst[c] = src[c];
-    if (stride > k) dst[k] = 0;
+    widen_avx2(x + r * k, x16 + r * stride, k);
+    if (stride > k) x16[r * stride + k] = 0;
   }
 }
 
@@ -155,7 +156,7 @@ size_t PointwiseConvInt8::scratch_bytes(int64_t rows) const {
 void PointwiseConvInt8::widen_chunk(const int8_t* x, int16_t* x16, int64_t rows, int64_t chunk) const {
 #ifdef EDGERUN_POINTWISE_AVX2
   const int64_t r0 = chunk * kChunkRows;
-  widen_rows_avx2(x + r0 * k_, x16 + r0 * 2 * k_pairs_, std::min(kChunkRows, rows - r0), k_, 2 * k_pairs_);
+  widen_rows(x + r0 * k_, x16 + r0 * 2 * k_pairs_, std::min(kChunkRows, rows - r0), k_, 2 * k_pairs_);
 #endif
 }
 
@@ -169,35 +170,58 @@ void PointwiseConvInt8::gemm_unit(const int16_t* x16, int8_t* y, int64_t rows, i
 #endif
 }
 
-void PointwiseConvInt8::run(const int8_t* x, int8_t* y, int64_t rows, void* scratch, ThreadPool* threads) const {
-  struct Job {
-    const PointwiseConvInt8* self;
-    const int8_t* x;
-    int8_t* y;
-    int64_t rows, chunks, groups;
-    int16_t* x16;
-  };
-  const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
-  // Enough work items for the threads even when the rows are few (the last layers of a CNN), split
-  // over output columns as well; items run group by group, so each thread's contiguous share of them
-  // covers every row chunk alike.
+void PointwiseConvInt8::widen(const int8_t* src, int16_t* dst, int64_t n) {
+#ifdef EDGERUN_POINTWISE_AVX2
+  widen_avx2(src, dst, n);
+#else
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+#endif
+}
+
+namespace {
+
+struct PointwiseJob {
+  const PointwiseConvInt8* self;
+  const int8_t* x;
+  int8_t* y;
+  int64_t rows, chunks, groups;
+  int16_t* x16;
+};
+
+// Enough work items for the threads even when the rows are few (the last layers of a CNN), split over
+// output columns as well; items run group by group, so each thread's contiguous share of them covers
+// every row chunk alike.
+int64_t column_groups(int64_t chunks, int64_t blocks, ThreadPool* threads) {
   const int64_t parallel = threads ? threads->num_threads() : 1;
-  const int64_t groups = std::min(blocks_, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
-  Job job{this, x, y, rows, chunks, groups, static_cast<int16_t*>(scratch)};
-  auto widen = [&job](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) job.self->widen_chunk(job.x, job.x16, job.rows, c);
-  };
+  return std::min(blocks, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
+}
+
+void run_gemm(const PointwiseJob& job, ThreadPool* threads) {
   auto gemm = [&job](int64_t begin, int64_t end) {
     for (int64_t u = begin; u < end; ++u)
       job.self->gemm_unit(job.x16, job.y, job.rows, u % job.chunks, u / job.chunks, job.groups);
   };
-  if (threads && parallel > 1) {
-    threads->parallel_for(chunks, 1, widen);
-    threads->parallel_for(chunks * groups, 1, gemm);
-  } else {
-    widen(0, chunks);
-    gemm(0, chunks * groups);
-  }
+  if (threads && threads->num_threads() > 1) threads->parallel_for(job.chunks * job.groups, 1, gemm);
+  else gemm(0, job.chunks * job.groups);
+}
+
+}  // namespace
+
+void PointwiseConvInt8::run(const int8_t* x, int8_t* y, int64_t rows, void* scratch, ThreadPool* threads) const {
+  const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
+  const PointwiseJob job{this, x, y, rows, chunks, column_groups(chunks, blocks_, threads), static_cast<int16_t*>(scratch)};
+  auto widen = [&job](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) job.self->widen_chunk(job.x, job.x16, job.rows, c);
+  };
+  if (threads && threads->num_threads() > 1) threads->parallel_for(chunks, 1, widen);
+  else widen(0, chunks);
+  run_gemm(job, threads);
+}
+
+void PointwiseConvInt8::run_widened(const int16_t* x16, int8_t* y, int64_t rows, ThreadPool* threads) const {
+  const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
+  run_gemm({this, nullptr, y, rows, chunks, column_groups(chunks, blocks_, threads), const_cast<int16_t*>(x16)},
+           threads);
 }
 
 }  // namespace edgerun

@@ -29,6 +29,13 @@ class PointwiseConvInt8 {
   // x: [rows][K] int8, y: [rows][N] int8.
   void run(const int8_t* x, int8_t* y, int64_t rows, void* scratch, ThreadPool* threads) const;
 
+  // The same from rows already widened to int16 (what run() keeps in its scratch): [rows][row_stride()],
+  // the element after the K values of a row zero when row_stride() > K. Lets im2col gather into it.
+  void run_widened(const int16_t* x16, int8_t* y, int64_t rows, ThreadPool* threads) const;
+  int64_t row_stride() const { return 2 * k_pairs_; }
+  // dst[i] = src[i] for n values.
+  static void widen(const int8_t* src, int16_t* dst, int64_t n);
+
   // Work items of run(), public for its thread-pool trampolines: one chunk of rows widened to int16,
   // and the output columns of one group of 16-column blocks for one chunk.
   void widen_chunk(const int8_t* x, int16_t* x16, int64_t rows, int64_t chunk) const;

@@ -7,6 +7,7 @@
 // convolution: XNNPACK's int8 kernels pad every kernel tap's channels to 8, which would waste most of
 // the work, while the gathered rows of kH*kW*C values are padded once. On AVX2 CPUs, 1x1 stride-1
 // convolutions and those gathered rows run on PointwiseConvInt8 instead of XNNPACK (see its header).
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/quantized/pointwise_conv_int8.h"
@@ -54,35 +55,34 @@ class QConvNhwc final : public Kernel {
     im2col_ = group_ == 1 && !unit_window &&
               ((channels < kIm2colMaxChannels && w[2] * w[3] > 1) || PointwiseConvInt8::supported());
     pointwise_ = PointwiseConvInt8::supported() && group_ == 1;
-    gathered_bytes_ = im2col_ ? (static_cast<size_t>(pixels_ * row_) + XNN_EXTRA_BYTES + 63) / 64 * 64 : 0;
-    if (!pointwise_) {
-      ctx.request_scratch(gathered_bytes_);
-    }
+    if (!pointwise_ && im2col_) ctx.request_scratch(static_cast<size_t>(pixels_ * row_) + XNN_EXTRA_BYTES);
     const std::vector<int64_t> pads = {g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1]};
     if (!(prepared_ && pads == pads_)) {  // else the same operator (and packed weights) for new input sizes
       pads_ = pads;
       create_operator(ctx, g, channels, out_channels, w);
       prepared_ = true;
     }
-    if (pointwise_) ctx.request_scratch(gathered_bytes_ + pointwise_conv_.scratch_bytes(pixels_));
+    // The pointwise kernel widens its rows to int16 in the scratch; im2col gathers straight into it.
+    if (pointwise_) ctx.request_scratch(pointwise_conv_.scratch_bytes(pixels_));
   }
 
   void run(RunContext& ctx) override {
     if (empty_) return;
     pthreadpool_t threads = pthreads_of(ctx);
+    if (pointwise_ && im2col_) {
+      int16_t* rows = static_cast<int16_t*>(ctx.scratch());
+      gather_rows(ctx.input(0).data<int8_t>(), rows, pointwise_conv_.row_stride(), ctx.threads());
+      pointwise_conv_.run_widened(rows, ctx.output(0).data<int8_t>(), pixels_, ctx.threads());
+      return;
+    }
     if (pointwise_) {
-      const int8_t* rows = ctx.input(0).data<int8_t>();
-      char* scratch = static_cast<char*>(ctx.scratch());
-      if (im2col_) {
-        gather_rows(rows, reinterpret_cast<int8_t*>(scratch), ctx.threads());
-        rows = reinterpret_cast<const int8_t*>(scratch);
-      }
-      pointwise_conv_.run(rows, ctx.output(0).data<int8_t>(), pixels_, scratch + gathered_bytes_, ctx.threads());
+      pointwise_conv_.run(ctx.input(0).data<int8_t>(), ctx.output(0).data<int8_t>(), pixels_, ctx.scratch(),
+                          ctx.threads());
       return;
     }
     if (im2col_) {
       int8_t* rows = static_cast<int8_t*>(ctx.scratch());
-      gather_rows(ctx.input(0).data<int8_t>(), rows, ctx.threads());
+      gather_rows(ctx.input(0).data<int8_t>(), rows, row_, ctx.threads());
       check_xnn(xnn_setup_convolution2d_nhwc_qc8(op_.get(), batch_, geometry_.out[0], geometry_.out[1], rows,
                                                  ctx.output(0).data<int8_t>(), threads),
                 ctx.node(), "xnn_setup_convolution2d_nhwc_qc8");
@@ -135,41 +135,49 @@ class QConvNhwc final : public Kernel {
     op_.reset(op);
   }
 
-  // rows[n][oy][ox][ky][kx][c] = x[n][oy*sh - pad + ky*dh][ox*sw - pad + kx*dw][c], the zero point outside.
-  void gather_rows(const int8_t* x, int8_t* rows, ThreadPool* threads) const {
+  // rows[n][oy][ox][ky][kx][c] = x[n][oy*sh - pad + ky*dh][ox*sw - pad + kx*dw][c], the zero point outside;
+  // int8 rows for XNNPACK, int16 rows (widened on the way) for the pointwise kernel, `stride` apart.
+  template <typename T>
+  void gather_rows(const int8_t* x, T* rows, int64_t stride, ThreadPool* threads) const {
     struct Job {
       const QConvNhwc* self;
       const int8_t* x;
-      int8_t* rows;
-    } job{this, x, rows};
+      T* rows;
+      int64_t stride;
+    } job{this, x, rows, stride};
     const int64_t out_rows = static_cast<int64_t>(batch_) * geometry_.out[0];
-    auto work = [&job](int64_t begin, int64_t end) { job.self->gather(job.x, job.rows, begin, end); };
+    auto work = [&job](int64_t begin, int64_t end) { job.self->gather(job.x, job.rows, job.stride, begin, end); };
     if (threads && out_rows > 1) threads->parallel_for(out_rows, 1, work);
     else work(0, out_rows);
   }
 
-  void gather(const int8_t* x, int8_t* rows, int64_t begin, int64_t end) const {
+  static void copy(const int8_t* src, int8_t* dst, int64_t n) { std::memcpy(dst, src, static_cast<size_t>(n)); }
+  static void copy(const int8_t* src, int16_t* dst, int64_t n) { PointwiseConvInt8::widen(src, dst, n); }
+
+  template <typename T>
+  void gather(const int8_t* x, T* rows, int64_t stride, int64_t begin, int64_t end) const {
     const WindowGeometry& g = geometry_;
     const int64_t in_h = static_cast<int64_t>(height_), in_w = static_cast<int64_t>(width_), c = channels_;
     for (int64_t r = begin; r < end; ++r) {
       const int64_t n = r / g.out[0], oy = r % g.out[0];
-      int8_t* dst = rows + r * g.out[1] * row_;
-      for (int64_t ox = 0; ox < g.out[1]; ++ox)
+      for (int64_t ox = 0; ox < g.out[1]; ++ox) {
+        T* dst = rows + (r * g.out[1] + ox) * stride;
+        if (stride > row_) dst[row_] = 0;  // the pointwise kernel's even-K padding
         for (int64_t ky = 0; ky < g.kernel[0]; ++ky) {
           const int64_t iy = oy * g.stride[0] - g.pad_begin[0] + ky * g.dilation[0];
           const int64_t ix0 = ox * g.stride[1] - g.pad_begin[1];
           if (g.dilation[1] == 1 && iy >= 0 && iy < in_h && ix0 >= 0 && ix0 + g.kernel[1] <= in_w) {
-            const size_t bytes = static_cast<size_t>(g.kernel[1] * c);  // the whole kernel row at once
-            std::memcpy(dst, x + ((n * in_h + iy) * in_w + ix0) * c, bytes);
-            dst += bytes;
+            copy(x + ((n * in_h + iy) * in_w + ix0) * c, dst, g.kernel[1] * c);  // the whole kernel row at once
+            dst += g.kernel[1] * c;
             continue;
           }
           for (int64_t kx = 0; kx < g.kernel[1]; ++kx, dst += c) {
             const int64_t ix = ox * g.stride[1] - g.pad_begin[1] + kx * g.dilation[1];
-            if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) std::memset(dst, x_zero_point_, static_cast<size_t>(c));
-            else std::memcpy(dst, x + ((n * in_h + iy) * in_w + ix) * c, static_cast<size_t>(c));
+            if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) std::fill_n(dst, c, static_cast<T>(x_zero_point_));
+            else copy(x + ((n * in_h + iy) * in_w + ix) * c, dst, c);
           }
         }
+      }
     }
   }
 
@@ -185,7 +193,6 @@ class QConvNhwc final : public Kernel {
   bool im2col_ = false, pointwise_ = false, prepared_ = false;
   WindowGeometry geometry_;
   int64_t channels_ = 0, row_ = 0, pixels_ = 0;
-  size_t gathered_bytes_ = 0;  // scratch for im2col rows, before the pointwise kernel's
   PointwiseConvInt8 pointwise_conv_;
   int8_t x_zero_point_ = 0;
 };
