@@ -2,6 +2,7 @@
 
 #include "passes/graph_edit.h"
 #include "passes/passes.h"
+#include "passes/quant_params.h"
 
 namespace edgerun {
 namespace {
@@ -36,6 +37,46 @@ bool is_nhwc_conv(const Graph& g, const Node& n) {
     if (!b || b->dtype() != DType::kFloat32) return false;
   }
   return true;
+}
+
+// ONNX QLinearConv that edgerun.QConvNhwc runs: 2-D, int8 activations with per-tensor constant
+// quantization, constant int8 weights with zero zero points, constant int32 bias, and requantization
+// scales XNNPACK's qc8 convolution accepts.
+bool is_nhwc_qconv(const Graph& g, const Node& n) {
+  if (!n.domain.empty() || n.op_type != "QLinearConv" || n.inputs.size() < 8 || n.inputs.size() > 9 ||
+      n.outputs.size() != 1)
+    return false;
+  Int8Quant x, y;
+  if (!per_tensor_int8(g, n.inputs[1], n.inputs[2], &x) || !per_tensor_int8(g, n.inputs[6], n.inputs[7], &y)) return false;
+  const Tensor* w = constant_value(g, n.inputs[3]);
+  if (!w || w->dtype() != DType::kInt8 || w->rank() != 4) return false;
+  std::vector<float> w_scales;
+  if (!symmetric_int8_scales(g, n.inputs[4], n.inputs[5], w->dim(0), &w_scales)) return false;
+  if (n.inputs.size() == 9 && !n.inputs[8].empty()) {
+    const Tensor* b = constant_value(g, n.inputs[8]);
+    if (!b || b->dtype() != DType::kInt32 || b->numel() != w->dim(0)) return false;
+  }
+  return qc8_requantization_ok(x.scale, w_scales, y.scale);
+}
+
+// Clip on int8 data with constant int8 bounds (what FuseQdq writes for a fused activation).
+bool is_int8_clip(const Graph& g, const Node& n) {
+  if (!n.domain.empty() || n.op_type != "Clip" || n.outputs.size() != 1) return false;
+  for (size_t i = 1; i < n.inputs.size(); ++i) {
+    if (n.inputs[i].empty()) continue;
+    const Tensor* t = constant_value(g, n.inputs[i]);
+    if (!t || t->dtype() != DType::kInt8 || t->numel() != 1) return false;
+  }
+  return true;
+}
+
+// Per-tensor QuantizeLinear to int8 or DequantizeLinear: elementwise, so layout-free.
+bool is_per_tensor_qdq(const Graph& g, const Node& n) {
+  if (!n.domain.empty() || (n.op_type != "QuantizeLinear" && n.op_type != "DequantizeLinear")) return false;
+  if (n.inputs.size() != 3 || n.outputs.size() != 1) return false;
+  const Tensor* s = constant_value(g, n.inputs[1]);
+  const Tensor* z = constant_value(g, n.inputs[2]);
+  return s && z && s->numel() == 1 && z->numel() == 1 && s->rank() <= 1 && z->dtype() == DType::kInt8;
 }
 
 // Bounds of Relu or of Clip with constant bounds (attributes before opset 11, inputs after).
@@ -120,11 +161,12 @@ class NhwcRewriter {
   }
 
   // Emits `n` as an NHWC op: its outputs get NHWC names; the NCHW names appear only if read.
-  void emit_nhwc(Node n, const std::string& op) {
+  void emit_nhwc(Node n, const std::string& op, bool int8_output = false) {
     n.domain = kDomain;
     n.op_type = op;
     for (auto& o : n.outputs) {
       if (o.empty()) continue;
+      if (int8_output) int8_.insert(o);
       const std::string nhwc = names_.make(o + "_nhwc");
       nhwc_[o] = nhwc;
       pending_nchw_.insert(o);
@@ -140,8 +182,23 @@ class NhwcRewriter {
       emit_nhwc(std::move(n), "ConvNhwc");
       return true;
     }
-    if (!n.domain.empty() || n.inputs.empty() || !has_nhwc(n.inputs[0])) return false;
-    // The input is already NHWC (hence 4-D float32): take the NHWC form of the op when it has one.
+    if (is_nhwc_qconv(g_, n)) {
+      n.inputs[0] = nhwc_input(n.inputs[0]);
+      emit_nhwc(std::move(n), "QConvNhwc", true);
+      return true;
+    }
+    if (n.inputs.empty() || !has_nhwc(n.inputs[0])) return false;
+    if (is_int8(n.inputs[0])) return rewrite_int8(n);
+    if (n.domain == kDomain && n.op_type == "QuantizeInt8") {
+      keep_on_nhwc(std::move(n), true, {0});
+      return true;
+    }
+    if (!n.domain.empty()) return false;
+    // The input is already NHWC and float32 (4-D): take the NHWC form of the op when it has one.
+    if (is_per_tensor_qdq(g_, n) && n.op_type == "QuantizeLinear") {
+      keep_on_nhwc(std::move(n), true, {0});
+      return true;
+    }
     float lo, hi;
     if (n.outputs.size() == 1 && clamp_bounds(g_, n, &lo, &hi)) {
       Node c = make_node("Clamp", n.name, {nhwc_.at(n.inputs[0])}, n.outputs);
@@ -198,10 +255,50 @@ class NhwcRewriter {
     return false;
   }
 
+  // Ops on an NHWC int8 value (from an int8 kernel or a QuantizeLinear).
+  bool rewrite_int8(Node& n) {
+    if (n.domain == kDomain && n.op_type == "QLinearAdd" && n.inputs.size() == 8 && has_nhwc(n.inputs[3])) {
+      // Both operands are permuted alike, so broadcasting between them is unchanged.
+      n.inputs[0] = nhwc_.at(n.inputs[0]);
+      n.inputs[3] = nhwc_.at(n.inputs[3]);
+      emit_nhwc(std::move(n), "QLinearAdd", true);
+      return true;
+    }
+    if (n.domain == kDomain && n.op_type == "QLinearGlobalAveragePool" && n.outputs.size() == 1) {
+      n.inputs[0] = nhwc_.at(n.inputs[0]);
+      n.attrs["channels_last"].type = Attribute::Type::kInt;
+      n.attrs["channels_last"].i = 1;
+      emit_nhwc(std::move(n), "QLinearGlobalAveragePool", true);
+      return true;
+    }
+    if (!n.domain.empty()) return false;
+    if (n.op_type == "MaxPool" && is_nhwc_pool(n)) {
+      n.inputs[0] = nhwc_.at(n.inputs[0]);
+      emit_nhwc(std::move(n), "MaxPoolNhwc", true);
+      return true;
+    }
+    if (is_int8_clip(g_, n)) {
+      keep_on_nhwc(std::move(n), true, {0});
+      return true;
+    }
+    if (is_per_tensor_qdq(g_, n) && n.op_type == "DequantizeLinear") {
+      keep_on_nhwc(std::move(n), false, {0});
+      return true;
+    }
+    return false;
+  }
+
+  bool is_int8(const std::string& v) const { return int8_.count(v) != 0; }
+
   // Keeps an ONNX op whose result does not depend on the layout, reading and writing NHWC values.
-  void keep_on_nhwc(Node n) {
-    for (auto& i : n.inputs) i = nhwc_.at(i);
+  // `nhwc_inputs` lists the inputs that are NHWC values (all by default; constants stay as they are).
+  void keep_on_nhwc(Node n, bool int8_output = false, std::vector<size_t> nhwc_inputs = {}) {
+    if (nhwc_inputs.empty())
+      for (auto& i : n.inputs) i = nhwc_.at(i);
+    else
+      for (size_t k : nhwc_inputs) n.inputs[k] = nhwc_.at(n.inputs[k]);
     for (auto& o : n.outputs) {
+      if (int8_output) int8_.insert(o);
       const std::string nhwc = names_.make(o + "_nhwc");
       nhwc_[o] = nhwc;
       pending_nchw_.insert(o);
@@ -215,6 +312,7 @@ class NhwcRewriter {
   UniqueNames names_;
   std::map<std::string, std::string> nhwc_;  // NCHW name -> NHWC name of the same value
   std::set<std::string> pending_nchw_;       // produced in NHWC only, NCHW form not yet emitted
+  std::set<std::string> int8_;               // NCHW names of NHWC values that hold int8 data
   int rewrites_ = 0;
 };
 

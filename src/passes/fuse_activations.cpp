@@ -46,6 +46,54 @@ bool clamp_of(const Graph& g, const Node& n, float* lo, float* hi, std::string* 
   return true;
 }
 
+// XNNPACK int8 kernels that clamp their output in quantized units.
+bool clamps_int8_output(const Node& n) {
+  return n.domain == "edgerun" && n.outputs.size() == 1 &&
+         (n.op_type == "QConvNhwc" || n.op_type == "QFullyConnected" || n.op_type == "QLinearAdd");
+}
+
+// Bounds of a Clip with constant int8 bounds (on int8 data, as FuseQdq writes them), or false.
+bool int8_clamp_of(const Graph& g, const Node& n, int64_t* lo, int64_t* hi) {
+  if (!n.domain.empty() || n.op_type != "Clip" || n.outputs.size() != 1 || n.inputs.empty()) return false;
+  *lo = -128;
+  *hi = 127;
+  bool int8_bound = false;
+  for (size_t i = 1; i < n.inputs.size() && i < 3; ++i) {
+    if (n.inputs[i].empty()) continue;
+    const Tensor* t = constant_value(g, n.inputs[i]);
+    if (!t || t->dtype() != DType::kInt8 || t->numel() != 1) return false;
+    (i == 1 ? *lo : *hi) = t->data<int8_t>()[0];
+    int8_bound = true;
+  }
+  return int8_bound;
+}
+
+// Folds the int8 Clip at node k into the int8 kernel producing its input; true if it did.
+bool fuse_int8_clamp(Graph& g, size_t k) {
+  int64_t lo, hi;
+  if (!int8_clamp_of(g, g.nodes[k], &lo, &hi)) return false;
+  const std::string in = g.nodes[k].inputs[0];
+  const int p = producer_of(g, in);
+  if (p < 0 || !clamps_int8_output(g.nodes[p]) || count_uses(g).at(in) != 1) return false;
+  Node& producer = g.nodes[p];
+  lo = std::max(lo, producer.attr_int("output_min", -128));
+  hi = std::min(hi, producer.attr_int("output_max", 127));
+  if (!(lo < hi)) return false;  // XNNPACK needs a non-empty range
+  for (const auto& [key, v] : {std::pair<const char*, int64_t>{"output_min", lo}, {"output_max", hi}}) {
+    Attribute a;
+    a.type = Attribute::Type::kInt;
+    a.i = v;
+    producer.attrs[key] = a;
+  }
+  Attribute a;
+  a.type = Attribute::Type::kString;
+  a.s = producer.has_attr("fused_activation") ? producer.attr_string("fused_activation", "") + "+Clip" : "Clip";
+  producer.attrs["fused_activation"] = a;
+  producer.outputs[0] = g.nodes[k].outputs[0];
+  g.nodes.erase(g.nodes.begin() + static_cast<long>(k));
+  return true;
+}
+
 void set_attr(Node& n, const std::string& key, float v) {
   Attribute a;
   a.type = Attribute::Type::kFloat;
@@ -58,6 +106,11 @@ void set_attr(Node& n, const std::string& key, float v) {
 int fuse_activations(Graph& g) {
   int fused = 0;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
+    if (fuse_int8_clamp(g, k)) {
+      --k;
+      ++fused;
+      continue;
+    }
     float lo, hi;
     std::string name;
     if (!clamp_of(g, g.nodes[k], &lo, &hi, &name)) continue;

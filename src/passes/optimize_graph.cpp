@@ -10,6 +10,8 @@ std::vector<PassRecord> optimize_graph(Graph& g, bool fast_kernels) {
   apply("FoldConstantCasts", fold_constant_casts);
   apply("FuseConvBatchNorm", fuse_conv_batchnorm);
   if (fast_kernels) {
+    apply("FuseQdq", fuse_qdq);
+    apply("FoldConstantDequantize", fold_constant_dequantize);
     apply("ConvertToNhwc", convert_to_nhwc);
     apply("CancelLayoutConversions", cancel_layout_conversions);
     apply("UseFullyConnected", use_fully_connected);

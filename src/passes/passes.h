@@ -18,7 +18,20 @@ int fold_constant_casts(Graph& g);
 // BatchNormalization after a Conv with constant weights is folded into the weights and bias.
 int fuse_conv_batchnorm(Graph& g);
 
-// 2-D float32 Conv with constant weights becomes edgerun.ConvNhwc. Values stay NHWC between such
+// QDQ int8 patterns (DQ -> Conv/Gemm/MatMul/Add/GlobalAveragePool/MaxPool/Flatten/Reshape -> Q, an
+// optional Relu or Clip before the Q) become integer ops that read and write int8 tensors: QLinearConv,
+// edgerun.QFullyConnected, edgerun.QLinearAdd, edgerun.QLinearGlobalAveragePool, or the op itself on
+// int8 data; a fused clamp becomes an int8 Clip. QLinearMatMul with constant int8 weights becomes
+// edgerun.QFullyConnected. Only patterns within the limits of the XNNPACK int8 kernels are rewritten.
+int fuse_qdq(Graph& g);
+
+// DequantizeLinear of constant data with constant parameters becomes a float32 initializer (weights of
+// the float ops a QDQ model keeps), so that the passes after it see constant float weights.
+int fold_constant_dequantize(Graph& g);
+
+// 2-D float32 Conv with constant weights becomes edgerun.ConvNhwc, and an int8 QLinearConv that XNNPACK
+// runs becomes edgerun.QConvNhwc; int8 values stay NHWC through edgerun.QLinearAdd, int8 MaxPool and
+// Clip, per-tensor Quantize/DequantizeLinear and edgerun.QLinearGlobalAveragePool (channels_last). Values stay NHWC between such
 // convolutions when the ops in between have NHWC forms (elementwise activations, Add/Mul of two
 // NHWC values, 2-D Max/AveragePool, GlobalAveragePool, Concat, other elementwise ops such as
 // HardSigmoid or Sub, whose ONNX kernels run unchanged on NHWC data); edgerun.NchwToNhwc and
@@ -32,7 +45,8 @@ int cancel_layout_conversions(Graph& g);
 int use_fully_connected(Graph& g);
 
 // A clamp (Relu, Clip with constant bounds, edgerun.Clamp) after an XNNPACK kernel that can clamp
-// its output (ConvNhwc, FullyConnected, Add, Mul) becomes that kernel's fused_activation.
+// its output (ConvNhwc, FullyConnected, Add, Mul) becomes that kernel's fused_activation; an int8 Clip
+// after QConvNhwc, QFullyConnected or QLinearAdd becomes their output_min / output_max.
 int fuse_activations(Graph& g);
 
 struct PassRecord {

@@ -11,6 +11,7 @@
 
 #include "edgerun/edgerun.h"
 #include "edgerun/io.h"
+#include "ir/graph.h"
 
 using namespace edgerun;
 namespace fs = std::filesystem;
@@ -97,5 +98,54 @@ TEST(DefaultModel, FashionMnistAccuracyAtLeast91Percent) {
   std::printf("Fashion-MNIST test accuracy through edgerun: %.2f %%\n", accuracy * 100);
   EXPECT_GE(accuracy, 0.91);
 }
+
+// QDQ int8 models written by tools/models/make_qdq.py (min-max calibration on Fashion-MNIST images):
+// the fast path (FuseQdq, int8 XNNPACK kernels) must agree with the reference path (DequantizeLinear
+// -> float op -> QuantizeLinear on the reference kernels), and every Conv must run as QConvNhwc.
+class Int8Model : public ::testing::TestWithParam<std::string> {};
+
+double cosine(const Tensor& a, const Tensor& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double x = a.data<float>()[i], y = b.data<float>()[i];
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  return ab / std::sqrt(std::max(aa * bb, 1e-300));
+}
+
+TEST_P(Int8Model, FastPathMatchesReferencePath) {
+  const fs::path dir = model_cache();
+  const fs::path path = dir / "int8" / (GetParam() + ".onnx");
+  ASSERT_TRUE(fs::exists(path)) << path << " is missing: run /usr/bin/python3 tools/models/make_qdq.py --src " << dir
+                                << " --out " << dir / "int8";
+  auto model = Model::load(path.string());
+  const Tensor x = load_npy((dir / (GetParam() + ".input.npy")).string());
+  SessionOptions off;
+  off.optimize = false;
+  Session reference(model, off);
+  Session fast(model);
+  const Tensor want = reference.run({{"input", x}})[0];
+  const Tensor got = fast.run({{"input", x}})[0];
+  ASSERT_EQ(got.shape(), want.shape());
+  const double cos = cosine(got, want);
+  const Comparison c = compare(got, want);
+  std::printf("%s int8 fast vs reference: cosine %.6f, max relative difference %.3g\n", GetParam().c_str(), cos,
+              c.relative());
+  EXPECT_GE(cos, 0.999);
+  auto argmax = [](const Tensor& t) { return std::max_element(t.data<float>(), t.data<float>() + t.numel()) - t.data<float>(); };
+  EXPECT_EQ(argmax(got), argmax(want));
+  int64_t convs = 0, qconvs = 0, float_convs = 0;
+  for (const auto& n : model->graph().nodes) convs += n.op_type == "Conv";
+  for (const auto& s : fast.node_summaries()) {
+    qconvs += s.op_type == "QConvNhwc";
+    float_convs += s.op_type == "ConvNhwc" || s.op_type == "Conv";
+  }
+  EXPECT_EQ(qconvs, convs);
+  EXPECT_EQ(float_convs, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Quantized, Int8Model, ::testing::Values("resnet18", "mobilenet_v2"));
 
 }  // namespace

@@ -1,0 +1,227 @@
+#include "kernels/quantized/pointwise_conv_int8.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/thread_pool.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define EDGERUN_POINTWISE_AVX2 1
+#endif
+
+namespace edgerun {
+namespace {
+
+constexpr int64_t kTileRows = 6;
+constexpr int64_t kBlock = 16;                 // output columns per packed block
+constexpr int64_t kChunkRows = kTileRows * 8;  // rows per parallel work item
+
+#ifdef EDGERUN_POINTWISE_AVX2
+
+// acc[r][h] = sum over k-pairs p of a[r][2p..2p+1] . w[p][h*8..h*8+7][0..1], for 6 rows.
+__attribute__((target("avx2"))) inline void tile_6x16(const int16_t* const a[kTileRows], const int16_t* w,
+                                                       int64_t k_pairs, __m256i acc[kTileRows][2]) {
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t p = 0; p < k_pairs; ++p, w += 2 * kBlock) {
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + kBlock));
+    int32_t pair;
+#define EDGERUN_ROW(R)                                             \
+  std::memcpy(&pair, a[R] + 2 * p, sizeof(pair));                  \
+  {                                                                \
+    const __m256i x = _mm256_set1_epi32(pair);                     \
+    c##R##0 = _mm256_add_epi32(c##R##0, _mm256_madd_epi16(x, w0)); \
+    c##R##1 = _mm256_add_epi32(c##R##1, _mm256_madd_epi16(x, w1)); \
+  }
+    EDGERUN_ROW(0)
+    EDGERUN_ROW(1)
+    EDGERUN_ROW(2)
+    EDGERUN_ROW(3)
+    EDGERUN_ROW(4)
+    EDGERUN_ROW(5)
+#undef EDGERUN_ROW
+  }
+  acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11, acc[2][0] = c20, acc[2][1] = c21;
+  acc[3][0] = c30, acc[3][1] = c31, acc[4][0] = c40, acc[4][1] = c41, acc[5][0] = c50, acc[5][1] = c51;
+}
+
+// 16 int8 outputs from two vectors of 8 int32 column sums.
+__attribute__((target("avx2"))) inline __m128i requantize_16(__m256i acc0, __m256i acc1, const int32_t* bias,
+                                                            const float* scale, __m256 lo, __m256 hi, __m256i zero_point) {
+  __m256 f0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias)))),
+                            _mm256_loadu_ps(scale));
+  __m256 f1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + 8)))),
+                            _mm256_loadu_ps(scale + 8));
+  f0 = _mm256_min_ps(_mm256_max_ps(f0, lo), hi);
+  f1 = _mm256_min_ps(_mm256_max_ps(f1, lo), hi);
+  const __m256i i0 = _mm256_add_epi32(_mm256_cvtps_epi32(f0), zero_point);
+  const __m256i i1 = _mm256_add_epi32(_mm256_cvtps_epi32(f1), zero_point);
+  const __m256i i16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(i0, i1), 0xD8);
+  return _mm_packs_epi16(_mm256_castsi256_si128(i16), _mm256_extracti128_si256(i16, 1));
+}
+
+__attribute__((target("avx2"))) void widen_avx2(const int8_t* src, int16_t* dst, int64_t n) {
+  int64_t c = 0;
+  for (; c + 16 <= n; c += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + c),
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + c))));
+  for (; c < n; ++c) dst[c] = src[c];
+}
+
+// Rows as int16, the odd K padded with a zero.
+void widen_rows(const int8_t* x, int16_t* x16, int64_t rows, int64_t k, int64_t stride) {
+  for (int64_t r = 0; r < rows; ++r) {
+    widen_avx2(x + r * k, x16 + r * stride, k);
+    if (stride > k) x16[r * stride + k] = 0;
+  }
+}
+
+// Output columns [block_begin * 16, block_end * 16) of `rows` rows.
+__attribute__((target("avx2"))) void gemm_avx2(const int16_t* x16, int8_t* y, int64_t rows, int64_t k_pairs, int64_t n,
+                                              int64_t block_begin, int64_t block_end, const int16_t* packed,
+                                              const int32_t* bias, const float* scale, int32_t y_zero_point,
+                                              float y_lo, float y_hi) {
+  const int64_t stride = 2 * k_pairs;
+  const __m256 lo = _mm256_set1_ps(y_lo), hi = _mm256_set1_ps(y_hi);
+  const __m256i zero_point = _mm256_set1_epi32(y_zero_point);
+  __m256i acc[kTileRows][2];
+  alignas(16) int8_t tail[kTileRows][kBlock];
+  for (int64_t b = block_begin; b < block_end; ++b) {
+    const int16_t* w = packed + b * k_pairs * 2 * kBlock;
+    const int64_t col = b * kBlock, cols = std::min(kBlock, n - col);
+    for (int64_t r0 = 0; r0 < rows; r0 += kTileRows) {
+      const int64_t valid = std::min(kTileRows, rows - r0);
+      const int16_t* a[kTileRows];  // rows past the end repeat the last one (computed, not stored)
+      for (int64_t r = 0; r < kTileRows; ++r) a[r] = x16 + (r0 + std::min(r, valid - 1)) * stride;
+      tile_6x16(a, w, k_pairs, acc);
+      for (int64_t r = 0; r < valid; ++r) {
+        const __m128i q = requantize_16(acc[r][0], acc[r][1], bias + col, scale + col, lo, hi, zero_point);
+        int8_t* out = y + (r0 + r) * n + col;
+        if (cols == kBlock) {
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(out), q);
+        } else {
+          _mm_store_si128(reinterpret_cast<__m128i*>(tail[r]), q);
+          std::memcpy(out, tail[r], static_cast<size_t>(cols));
+        }
+      }
+    }
+  }
+}
+
+#endif  // EDGERUN_POINTWISE_AVX2
+
+}  // namespace
+
+bool PointwiseConvInt8::supported() {
+#ifdef EDGERUN_POINTWISE_AVX2
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return avx2;
+#else
+  return false;
+#endif
+}
+
+void PointwiseConvInt8::pack(const int8_t* weights, int64_t n, int64_t k, const int32_t* bias, const float* w_scales,
+                             int8_t x_zero_point, float x_scale, int8_t y_zero_point, float y_scale, int8_t y_min,
+                             int8_t y_max) {
+  n_ = n;
+  k_ = k;
+  k_pairs_ = (k + 1) / 2;
+  blocks_ = (n + kBlock - 1) / kBlock;
+  packed_.assign(static_cast<size_t>(blocks_ * k_pairs_ * 2 * kBlock + 16), 0);
+  bias_.assign(static_cast<size_t>(blocks_ * kBlock), 0);
+  scale_.assign(static_cast<size_t>(blocks_ * kBlock), 0.f);
+  for (int64_t m = 0; m < n; ++m) {
+    const int64_t b = m / kBlock, c = m % kBlock;
+    int32_t sum = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      const int8_t v = weights[m * k + i];
+      sum += v;
+      packed_[static_cast<size_t>(((b * k_pairs_ + i / 2) * kBlock + c) * 2 + i % 2)] = v;
+    }
+    bias_[m] = (bias ? bias[m] : 0) - static_cast<int32_t>(x_zero_point) * sum;
+    scale_[m] = x_scale * w_scales[m] / y_scale;  // as XNNPACK computes its requantization scale
+  }
+  y_zero_point_ = y_zero_point;
+  y_lo_ = static_cast<float>(static_cast<int32_t>(y_min) - y_zero_point);
+  y_hi_ = static_cast<float>(static_cast<int32_t>(y_max) - y_zero_point);
+}
+
+size_t PointwiseConvInt8::scratch_bytes(int64_t rows) const {
+  return static_cast<size_t>(rows * 2 * k_pairs_) * sizeof(int16_t) + 64;
+}
+
+void PointwiseConvInt8::widen_chunk(const int8_t* x, int16_t* x16, int64_t rows, int64_t chunk) const {
+#ifdef EDGERUN_POINTWISE_AVX2
+  const int64_t r0 = chunk * kChunkRows;
+  widen_rows(x + r0 * k_, x16 + r0 * 2 * k_pairs_, std::min(kChunkRows, rows - r0), k_, 2 * k_pairs_);
+#endif
+}
+
+void PointwiseConvInt8::gemm_unit(const int16_t* x16, int8_t* y, int64_t rows, int64_t chunk, int64_t group,
+                                  int64_t groups) const {
+#ifdef EDGERUN_POINTWISE_AVX2
+  const int64_t r0 = chunk * kChunkRows;
+  gemm_avx2(x16 + r0 * 2 * k_pairs_, y + r0 * n_, std::min(kChunkRows, rows - r0), k_pairs_, n_,
+            group * blocks_ / groups, (group + 1) * blocks_ / groups, packed_.data(), bias_.data(), scale_.data(),
+            y_zero_point_, y_lo_, y_hi_);
+#endif
+}
+
+void PointwiseConvInt8::widen(const int8_t* src, int16_t* dst, int64_t n) {
+#ifdef EDGERUN_POINTWISE_AVX2
+  widen_avx2(src, dst, n);
+#else
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+#endif
+}
+
+namespace {
+
+struct PointwiseJob {
+  const PointwiseConvInt8* self;
+  const int8_t* x;
+  int8_t* y;
+  int64_t rows, chunks, groups;
+  int16_t* x16;
+};
+
+// Enough work items for the threads even when the rows are few (the last layers of a CNN), split over
+// output columns as well; items run group by group, so each thread's contiguous share of them covers
+// every row chunk alike.
+int64_t column_groups(int64_t chunks, int64_t blocks, ThreadPool* threads) {
+  const int64_t parallel = threads ? threads->num_threads() : 1;
+  return std::min(blocks, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
+}
+
+void run_gemm(const PointwiseJob& job, ThreadPool* threads) {
+  auto gemm = [&job](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u)
+      job.self->gemm_unit(job.x16, job.y, job.rows, u % job.chunks, u / job.chunks, job.groups);
+  };
+  if (threads && threads->num_threads() > 1) threads->parallel_for(job.chunks * job.groups, 1, gemm);
+  else gemm(0, job.chunks * job.groups);
+}
+
+}  // namespace
+
+void PointwiseConvInt8::run(const int8_t* x, int8_t* y, int64_t rows, void* scratch, ThreadPool* threads) const {
+  const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
+  const PointwiseJob job{this, x, y, rows, chunks, column_groups(chunks, blocks_, threads), static_cast<int16_t*>(scratch)};
+  auto widen = [&job](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) job.self->widen_chunk(job.x, job.x16, job.rows, c);
+  };
+  if (threads && threads->num_threads() > 1) threads->parallel_for(chunks, 1, widen);
+  else widen(0, chunks);
+  run_gemm(job, threads);
+}
+
+void PointwiseConvInt8::run_widened(const int16_t* x16, int8_t* y, int64_t rows, ThreadPool* threads) const {
+  const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
+  run_gemm({this, nullptr, y, rows, chunks, column_groups(chunks, blocks_, threads), const_cast<int16_t*>(x16)},
+           threads);
+}
+
+}  // namespace edgerun

@@ -1,0 +1,53 @@
+// Int8 pointwise convolution (Y[P, N] = requantize(X[P, K] x W[K, N] + bias)) with AVX2, for the 1x1
+// convolutions (and im2col rows) of QConvNhwc. XNNPACK's int8 GEMM kernels of this vintage reduce
+// 8-deep k-slices horizontally at the end of every tile, which dominates when K is small (mobilenet's
+// 16- to 96-channel 1x1 layers); here weights are packed as int16 k-pairs for 16 columns, so each
+// vpmaddwd adds into final column sums (6 rows x 16 columns per tile) and nothing is reduced across
+// lanes. Requantization is XNNPACK's "fp32" scheme: float(acc) * scale[n], rounded to nearest even,
+// plus the output zero point, clamped.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace edgerun {
+
+class ThreadPool;
+
+class PointwiseConvInt8 {
+ public:
+  // True when this CPU runs the AVX2 kernel (checked once).
+  static bool supported();
+
+  // weights: [N][K] int8 (symmetric, per output channel scale w_scales[n]); bias may be null.
+  void pack(const int8_t* weights, int64_t n, int64_t k, const int32_t* bias, const float* w_scales, int8_t x_zero_point,
+            float x_scale, int8_t y_zero_point, float y_scale, int8_t y_min, int8_t y_max);
+
+  // Scratch bytes run() needs for `rows` rows of X.
+  size_t scratch_bytes(int64_t rows) const;
+
+  // x: [rows][K] int8, y: [rows][N] int8.
+  void run(const int8_t* x, int8_t* y, int64_t rows, void* scratch, ThreadPool* threads) const;
+
+  // The same from rows already widened to int16 (what run() keeps in its scratch): [rows][row_stride()],
+  // the element after the K values of a row zero when row_stride() > K. Lets im2col gather into it.
+  void run_widened(const int16_t* x16, int8_t* y, int64_t rows, ThreadPool* threads) const;
+  int64_t row_stride() const { return 2 * k_pairs_; }
+  // dst[i] = src[i] for n values.
+  static void widen(const int8_t* src, int16_t* dst, int64_t n);
+
+  // Work items of run(), public for its thread-pool trampolines: one chunk of rows widened to int16,
+  // and the output columns of one group of 16-column blocks for one chunk.
+  void widen_chunk(const int8_t* x, int16_t* x16, int64_t rows, int64_t chunk) const;
+  void gemm_unit(const int16_t* x16, int8_t* y, int64_t rows, int64_t chunk, int64_t group, int64_t groups) const;
+
+ private:
+  int64_t n_ = 0, k_ = 0, k_pairs_ = 0, blocks_ = 0;
+  std::vector<int16_t> packed_;  // [blocks][k_pairs][16][2]
+  std::vector<int32_t> bias_;    // [blocks * 16]: bias - x_zero_point * sum_k w (zero point folded in)
+  std::vector<float> scale_;     // [blocks * 16]: x_scale * w_scale / y_scale
+  int32_t y_zero_point_ = 0;
+  float y_lo_ = 0, y_hi_ = 0;    // clamp bounds minus the zero point, in float
+};
+
+}  // namespace edgerun
