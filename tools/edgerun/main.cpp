@@ -16,6 +16,7 @@
 #include "kernels/common.h"
 #include "tools/edgerun/bench.h"
 #include "tools/edgerun/default_model.h"
+#include "tools/edgerun/serve.h"
 
 namespace fs = std::filesystem;
 using namespace edgerun;
@@ -285,6 +286,9 @@ int main(int argc, char** argv) {
   cli::BenchOptions bench_opts;
   auto* bench = cli::add_bench_command(app, bench_opts);
 
+  serve::ServeOptions serve_opts;
+  auto* serve = cli::add_serve_command(app, serve_opts);
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*info) return cmd_info(model_path, shapes);
@@ -305,6 +309,7 @@ int main(int argc, char** argv) {
     }
     if (*evaluate) return cmd_evaluate(model_path, dataset, data_dir, limit);
     if (*bench) return cli::run_bench(bench_opts);
+    if (*serve) return cli::run_serve(serve_opts);
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;
