@@ -70,11 +70,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (ec == http::error::body_limit)
       return reply_and_close(413, "request body exceeds the limit of " + std::to_string(shared_->options.max_body_bytes) + " bytes");
     if (ec == http::error::header_limit) return reply_and_close(431, "request headers are too large");
-    if (ec == beast::error::timeout) {
-      // Idle keep-alive connections just close; a request that stalled gets told why.
-      if (parser_ && (parser_->got_some())) return reply_and_close(408, "request not received in time");
-      return close();
-    }
+    // beast::error::timeout: the stream has already closed the socket (idle keep-alive, or a client
+    // too slow to send its request); there is no one left to answer.
     if (ec.category() == beast::error_code(http::error::bad_method).category())
       return reply_and_close(400, std::string("malformed HTTP request: ") + ec.message());
     close();
