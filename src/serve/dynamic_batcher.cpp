@@ -110,6 +110,7 @@ bool DynamicBatcher::submit(InferJob& job) {
     if (stopping_ || queue_.size() >= options_.max_queue_size) return false;
     job.enqueued = Clock::now();
     queue_.push_back(std::move(job));
+    metrics_->queued_requests.store(static_cast<int64_t>(queue_.size()));
   }
   // Every waiter may care: an idle worker, or the one gathering a batch.
   cv_.notify_all();
@@ -133,6 +134,7 @@ void DynamicBatcher::worker(Session& session) {
       const auto take_front = [&]() -> bool {
         InferJob job = std::move(queue_.front());
         queue_.pop_front();
+        metrics_->queued_requests.store(static_cast<int64_t>(queue_.size()));
         if (Clock::now() > job.deadline) {
           expired.push_back(std::move(job));
           return false;

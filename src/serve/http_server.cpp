@@ -22,6 +22,7 @@ struct Shared {
   HttpServerOptions options;
   Handler handler;
   std::atomic<size_t> connections{0};
+  std::atomic<size_t> inflight_bytes{0};
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -29,7 +30,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(tcp::socket socket, std::shared_ptr<Shared> shared) : stream_(std::move(socket)), shared_(std::move(shared)) {
     shared_->connections.fetch_add(1);
   }
-  ~Connection() { shared_->connections.fetch_sub(1); }
+  ~Connection() {
+    release_budget();
+    shared_->connections.fetch_sub(1);
+  }
 
   void start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
@@ -47,6 +51,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void on_header(beast::error_code ec) {
     if (ec) return on_read_error(ec);
+    // Reserve the body's size (the limit when chunked) from the shared budget before reading it.
+    const auto length = parser_->content_length();
+    const size_t want = parser_->is_done() ? 0
+                        : length           ? static_cast<size_t>(*length)
+                                           : shared_->options.max_body_bytes;
+    if (want > shared_->options.max_body_bytes)
+      return reply_and_close(413, "request body exceeds the limit of " + std::to_string(shared_->options.max_body_bytes) + " bytes");
+    if (shared_->inflight_bytes.fetch_add(want) + want > shared_->options.max_inflight_bytes) {
+      shared_->inflight_bytes.fetch_sub(want);
+      return reply_and_close(503, "the server holds too many request bodies, try again later");
+    }
+    reserved_ = want;
     auto& req = parser_->get();
     // curl and others wait for "100 Continue" before sending a large body.
     if (beast::iequals(req[http::field::expect], "100-continue")) {
@@ -127,9 +143,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     res->prepare_payload();
     stream_.expires_after(shared_->options.write_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res, close_after](beast::error_code ec, size_t) {
+      self->release_budget();
       if (ec || close_after) return self->close();
       self->read_header();
     });
+  }
+
+  void release_budget() {
+    if (reserved_) shared_->inflight_bytes.fetch_sub(reserved_);
+    reserved_ = 0;
   }
 
   void close() {
@@ -144,6 +166,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = true;
   unsigned version_ = 11;
+  size_t reserved_ = 0;  // bytes of the inflight budget this connection holds
 };
 
 }  // namespace

@@ -41,6 +41,9 @@ struct HttpServerOptions {
   std::chrono::milliseconds read_timeout{30000};           // to receive a whole request (or idle keep-alive)
   std::chrono::milliseconds write_timeout{30000};          // to send a whole response
   size_t max_connections = 4096;                           // more are closed at once
+  // Request bodies held at once over all connections (from their headers until the response is
+  // sent); a request that would exceed it gets 503. Bounds memory to about this much.
+  size_t max_inflight_bytes = size_t{1} << 30;
 };
 
 class HttpServer {

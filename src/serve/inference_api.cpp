@@ -98,7 +98,7 @@ void InferenceApi::control_loop() {
 
 void InferenceApi::handle(HttpRequest&& request, Responder respond) {
   const std::vector<std::string> p = split_path(request.target);
-  const bool get = request.method == "GET" || request.method == "HEAD";
+  const bool get = request.method == "GET";
   const bool post = request.method == "POST";
   const auto method_not_allowed = [&] { respond(error_response(405, "method " + request.method + " not allowed on " + request.target)); };
   try {

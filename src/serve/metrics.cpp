@@ -88,6 +88,8 @@ std::string MetricsRegistry::render() const {
          [](const ModelMetrics& m) { return m.compute_duration_us.load(); });
   family("edgerun_inference_pending_request_count", "gauge", "Requests queued or running",
          [](const ModelMetrics& m) { return static_cast<uint64_t>(std::max<int64_t>(0, m.pending_requests.load())); });
+  family("edgerun_inference_queue_size", "gauge", "Requests waiting in the queue",
+         [](const ModelMetrics& m) { return static_cast<uint64_t>(std::max<int64_t>(0, m.queued_requests.load())); });
   family("edgerun_model_ready", "gauge", "1 when the model version is loaded and serving, else 0",
          [](const ModelMetrics& m) { return static_cast<uint64_t>(m.ready.load()); });
   using HistGetter = std::function<const DurationHistogram&(const ModelMetrics&)>;

@@ -34,7 +34,8 @@ struct ModelMetrics {
   std::atomic<uint64_t> request_duration_us{0};
   std::atomic<uint64_t> queue_duration_us{0};
   std::atomic<uint64_t> compute_duration_us{0};
-  std::atomic<int64_t> pending_requests{0};
+  std::atomic<int64_t> pending_requests{0};  // queued or running
+  std::atomic<int64_t> queued_requests{0};   // waiting in the queue
   std::atomic<int> ready{0};  // load state: 1 while the version serves
   DurationHistogram request_hist, queue_hist, compute_hist;
 };

@@ -38,6 +38,7 @@ void Server::start() {
   ho.max_body_bytes = o.max_body_bytes;
   ho.read_timeout = std::chrono::milliseconds(o.read_timeout_ms);
   ho.max_connections = o.max_connections;
+  ho.max_inflight_bytes = o.max_inflight_bytes;
   InferenceApi* api = impl_->api.get();
   impl_->http = std::make_unique<HttpServer>(ho, [api](HttpRequest&& r, Responder respond) {
     api->handle(std::move(r), std::move(respond));

@@ -16,6 +16,7 @@ struct ServeOptions {
   size_t max_body_bytes = size_t{64} << 20;
   int read_timeout_ms = 30000;      // to receive one whole request
   size_t max_connections = 4096;
+  size_t max_inflight_bytes = size_t{1} << 30;  // request bodies held at once, all connections
   size_t max_queue_size = 1024;     // per model version, unless its config says otherwise
   int64_t default_timeout_us = 0;   // queue timeout for requests that give none (0: none)
 };

@@ -165,42 +165,68 @@ TEST_F(ServeHostile, TwoHundredConcurrentConnections) {
   expect_still_serving();
 }
 
-// Queue limits need a busy instance: the slow model with a large batch keeps it busy.
+// Queue limits need a busy instance: the slow model with a large batch keeps it busy. The steps
+// wait on /metrics (running, queued) rather than on sleeps, so a loaded machine cannot reorder them.
 TEST(ServeQueue, FullQueueGets503AndWaitingTooLongGets504) {
   TempDir dir;
   write_file(dir.path() / "slow" / "1" / "model.onnx", slow_model());
   write_file(dir.path() / "slow" / "config.json", R"({"dynamic_batching": {"max_queue_size": 1}, "max_batch_size": 1024})");
   RunningServer s(dir.path());
-  const auto body_of = [](int64_t n, int64_t timeout_us) {
-    json b = {{"inputs", {{{"name", "x"}, {"shape", {n, 512}}, {"datatype", "FP32"}, {"data", std::vector<float>(static_cast<size_t>(n * 512), 0.5f)}}}}};
+  const auto small_body = [](int64_t timeout_us) {
+    json b = {{"inputs", {{{"name", "x"}, {"shape", {1, 512}}, {"datatype", "FP32"}, {"data", std::vector<float>(512, 0.5f)}}}}};
     if (timeout_us) b["parameters"] = {{"timeout", timeout_us}};
     return b.dump();
   };
-  // Time one big request, to know how long the instance stays busy.
-  const std::string big = body_of(1024, 0);
-  auto t0 = std::chrono::steady_clock::now();
-  ASSERT_EQ(http(s.port, "POST", "/v2/models/slow/infer", big).status, 200);
-  const auto busy_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_GT(busy_ms, 40) << "the slow model is too fast here for a deterministic queue test";
-
-  Client a(s.port), b(s.port), c(s.port);
-  const std::string small_timeout = body_of(1, 1000);  // 1 ms in the queue at most
-  const auto post = [](Client& cl, const std::string& body) {
-    return cl.send_all("POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
-                       "\r\n\r\n" + body);
+  const std::vector<float> big_data(1024 * 512, 0.5f);
+  const std::string big_head = json({{"inputs", {{{"name", "x"}, {"shape", {1024, 512}}, {"datatype", "FP32"},
+                                                 {"parameters", {{"binary_data_size", big_data.size() * 4}}}}}}}).dump();
+  const std::string big_request = [&] {
+    const std::string body = big_head + std::string(reinterpret_cast<const char*>(big_data.data()), big_data.size() * 4);
+    return "POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nInference-Header-Content-Length: " +
+           std::to_string(big_head.size()) + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  const auto gauge = [&](const std::string& name) {
+    return metric_value(http(s.port, "GET", "/metrics").body, name + "{model=\"slow\",version=\"1\"}");
   };
-  ASSERT_TRUE(post(a, big));  // runs for busy_ms
-  std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(busy_ms / 4, 200)));
-  ASSERT_TRUE(post(b, small_timeout));  // queued (the one slot), expires while a runs
-  std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  const auto full = c.request("POST", "/v2/models/slow/infer", body_of(1, 0));  // no slot left
+  const auto wait_for = [&](const std::string& name, double value) {
+    for (int i = 0; i < 2000 && gauge(name) != value; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return gauge(name) == value;
+  };
+  Client a(s.port), b(s.port), c(s.port);
+  ASSERT_TRUE(a.send_all(big_request));
+  ASSERT_TRUE(wait_for("edgerun_inference_pending_request_count", 1));  // a is in
+  ASSERT_TRUE(wait_for("edgerun_inference_queue_size", 0));             // ... and running
+  const std::string b_body = small_body(1000);                            // 1 ms in the queue at most
+  ASSERT_TRUE(b.send_all("POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                         std::to_string(b_body.size()) + "\r\n\r\n" + b_body));
+  ASSERT_TRUE(wait_for("edgerun_inference_queue_size", 1));  // b waits in the one slot
+  const auto full = c.request("POST", "/v2/models/slow/infer", small_body(0));
+  const bool a_still_running = gauge("edgerun_inference_pending_request_count") == 2;
   EXPECT_EQ(full.status, 503) << full.body;
   EXPECT_NE(error_of(full).find("queue is full"), std::string::npos);
   EXPECT_EQ(a.read_reply().status, 200);
   const auto timed_out = b.read_reply();
   EXPECT_EQ(timed_out.status, 504) << timed_out.body;
   EXPECT_NE(error_of(timed_out).find("timed out"), std::string::npos);
-  EXPECT_EQ(http(s.port, "POST", "/v2/models/slow/infer", body_of(1, 0)).status, 200);
-  const auto metrics = http(s.port, "GET", "/metrics").body;
-  EXPECT_EQ(metric_value(metrics, "edgerun_inference_request_failure{model=\"slow\",version=\"1\"}"), 2);
+  EXPECT_TRUE(a_still_running) << "the big request finished too early for this test to mean much";
+  EXPECT_EQ(http(s.port, "POST", "/v2/models/slow/infer", small_body(0)).status, 200);
+  EXPECT_EQ(gauge("edgerun_inference_request_failure"), 2);
+}
+
+// Request bodies held at once are bounded over all connections: beyond the budget, 503.
+TEST(ServeBudget, InflightBodyBytesAreBounded) {
+  TempDir dir;
+  add_version(dir.path(), "fmnist", 1, fashion_model_path());
+  edgerun::serve::ServeOptions o;
+  o.max_inflight_bytes = 100000;
+  RunningServer s(dir.path(), o);
+  Client holder(s.port);  // announces 80 kB and sends only part of it
+  ASSERT_TRUE(holder.send_all("POST /v2/models/fmnist/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 80000\r\n\r\n{"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto body = json_infer_body(image_batch(1, 1), 1);  // about 10 kB: fits beside it
+  EXPECT_EQ(http(s.port, "POST", "/v2/models/fmnist/infer", body).status, 200);
+  Client second(s.port);
+  ASSERT_TRUE(second.send_all("POST /v2/models/fmnist/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\n{"));
+  EXPECT_EQ(second.read_reply().status, 503);
+  EXPECT_EQ(http(s.port, "GET", "/v2/health/ready").status, 200);  // bodiless requests need no budget
 }

@@ -17,6 +17,7 @@ CLI::App* add_serve_command(CLI::App& app, serve::ServeOptions& opts) {
   cmd->add_option("--max-body-bytes", opts.max_body_bytes, "Largest accepted request body (larger: 413)")->check(CLI::Range(size_t{1}, size_t{1} << 34));
   cmd->add_option("--read-timeout-ms", opts.read_timeout_ms, "Time allowed to receive one request (and idle keep-alive)")->check(CLI::Range(1, 3600000));
   cmd->add_option("--max-connections", opts.max_connections, "Open connections beyond this are closed")->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  cmd->add_option("--max-inflight-bytes", opts.max_inflight_bytes, "Request bodies held at once over all connections (beyond: 503)")->check(CLI::Range(size_t{1}, size_t{1} << 40));
   cmd->add_option("--max-queue-size", opts.max_queue_size, "Queued requests per model version before 503 (config.json may override)")->check(CLI::Range(size_t{1}, size_t{1} << 20));
   cmd->add_option("--default-timeout-us", opts.default_timeout_us, "Queue timeout for requests without parameters.timeout (0: none)")->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   return cmd;
