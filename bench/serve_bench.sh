@@ -34,8 +34,9 @@ cleanup() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true
 trap cleanup EXIT
 results="$work/results.tsv"
 
-metric() {  # metric NAME MODEL -> value
-  curl -s "http://127.0.0.1:$port/metrics" | awk -v s="$1{model=\"$2\",version=\"1\"}" '$1 == s { print $2 }'
+counts() {  # counts MODEL -> "inference_count exec_count", from one scrape
+  curl -s "http://127.0.0.1:$port/metrics" | awk -v i="edgerun_inference_count{model=\"$1\",version=\"1\"}" \
+    -v e="edgerun_inference_exec_count{model=\"$1\",version=\"1\"}" '$1 == i { a = $2 } $1 == e { b = $2 } END { print a, b }'
 }
 
 start_server() {  # start_server REPO
@@ -88,9 +89,9 @@ for m in "${models[@]}"; do
       start_server "$work/repo-$m-$batching"
       url="http://127.0.0.1:$port/v2/models/$m/infer"
       wrk -t1 -c"$connections" -d3s -s bench/serve_infer.lua "$url" -- "$work/body.bin" "$hl" >/dev/null  # warm-up
-      inf0=$(metric edgerun_inference_count "$m"); exec0=$(metric edgerun_inference_exec_count "$m")
+      read -r inf0 exec0 < <(counts "$m")
       out=$(wrk -t1 -c"$connections" -d"${sat_s}s" -s bench/serve_infer.lua "$url" -- "$work/body.bin" "$hl")
-      inf1=$(metric edgerun_inference_count "$m"); exec1=$(metric edgerun_inference_exec_count "$m")
+      read -r inf1 exec1 < <(counts "$m")
       rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
       record "$m" "batching-$batching" saturation_rps "$rps"
       record "$m" "batching-$batching" saturation_non200 "$(echo "$out" | awk '/non-200/ { print $3 }')"

@@ -64,6 +64,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     reserved_ = want;
     auto& req = parser_->get();
+    if (length) req.body().reserve(static_cast<size_t>(*length));  // one allocation, no regrowth
     // curl and others wait for "100 Continue" before sending a large body.
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
