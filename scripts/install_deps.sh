@@ -5,7 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
   libpng-dev libjpeg-dev zlib1g-dev libcli11-dev libgtest-dev libbenchmark-dev
-  libxnnpack-dev libpthreadpool-dev nlohmann-json3-dev
+  libxnnpack-dev libpthreadpool-dev nlohmann-json3-dev libboost-dev wrk
   python3-torch python3-torchvision python3-onnx python3-numpy dataset-fashion-mnist
 )
 missing=()

@@ -17,6 +17,7 @@
 #include "tools/edgerun/bench.h"
 #include "tools/edgerun/compress.h"
 #include "tools/edgerun/default_model.h"
+#include "tools/edgerun/serve.h"
 
 namespace fs = std::filesystem;
 using namespace edgerun;
@@ -302,6 +303,9 @@ int main(int argc, char** argv) {
   cli::BenchOptions bench_opts;
   auto* bench = cli::add_bench_command(app, bench_opts);
 
+  serve::ServeOptions serve_opts;
+  auto* serve = cli::add_serve_command(app, serve_opts);
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*info) return cmd_info(model_path, shapes, show_layers);
@@ -327,6 +331,7 @@ int main(int argc, char** argv) {
     if (*quantize) return cli::run_quantize(compress_opts);
     if (*convert) return cli::run_convert(compress_opts);
     if (*bench) return cli::run_bench(bench_opts);
+    if (*serve) return cli::run_serve(serve_opts);
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

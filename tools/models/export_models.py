@@ -27,6 +27,10 @@ Conv/Linear biases that are initialised to zero get U(-0.1, 0.1) values first.
 Usage (from the repository root):
   /usr/bin/python3 tools/models/export_models.py --out build/models
   /usr/bin/python3 tools/models/export_models.py --out build/models --only resnet18,yolo_tiny --force
+  /usr/bin/python3 tools/models/export_models.py --out build/models-dyn --only mobilenet_v2,resnet18 --dynamic-batch
+
+--dynamic-batch makes dimension 0 of the input and of every output symbolic ("batch"), for
+serving with dynamic batching; use a separate --out folder, the default exports keep batch 1.
 """
 
 import argparse
@@ -338,7 +342,7 @@ def check_outputs(name, outs):
     return "; ".join(parts)
 
 
-def export_one(name, out_dir, force, fold_bn=False):
+def export_one(name, out_dir, force, fold_bn=False, dynamic_batch=False):
     import onnx
 
     builder, shape, make_input, out_names = MODELS[name]
@@ -390,6 +394,7 @@ def export_one(name, out_dir, force, fold_bn=False):
             model, xt, tmp_path,
             input_names=["input"], output_names=out_names,
             opset_version=OPSET, do_constant_folding=True, training=mode,
+            dynamic_axes=({n: {0: "batch"} for n in ["input"] + out_names} if dynamic_batch else None),
         )
     m = onnx.load(tmp_path)
     onnx.checker.check_model(m)
@@ -437,6 +442,8 @@ def main():
     p.add_argument("--force", action="store_true", help="re-export models already present")
     p.add_argument("--fold-bn", action="store_true",
                    help="let the exporter fold BatchNorm into Conv (default: keep BN nodes)")
+    p.add_argument("--dynamic-batch", action="store_true",
+                   help="symbolic batch dimension (dim 0) on the input and outputs; write to its own --out folder")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--list", action="store_true", help="list model names and exit")
     args = p.parse_args()
@@ -456,7 +463,7 @@ def main():
     t0 = time.time()
     for name in names:
         try:
-            export_one(name, args.out, args.force, args.fold_bn)
+            export_one(name, args.out, args.force, args.fold_bn, args.dynamic_batch)
         except Exception as e:  # keep going, report at the end
             print(f"{name}: FAILED: {e}", flush=True)
             failed.append(name)
