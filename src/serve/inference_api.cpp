@@ -1,5 +1,6 @@
 #include "serve/inference_api.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "serve/datatype.h"
@@ -60,40 +61,17 @@ double micros_since(Clock::time_point t) { return std::chrono::duration<double, 
 }  // namespace
 
 InferenceApi::InferenceApi(ModelRepository& repository, MetricsRegistry& metrics, ApiOptions options)
-    : repository_(repository), metrics_(metrics), options_(options), control_thread_([this] { control_loop(); }) {}
+    : repository_(repository),
+      metrics_(metrics),
+      options_(options),
+      parse_(std::max(1, options.parse_threads)),
+      control_(1) {}
 
 InferenceApi::~InferenceApi() { stop(); }
 
 void InferenceApi::stop() {
-  {
-    std::lock_guard<std::mutex> lock(control_mu_);
-    if (control_stopping_) return;
-    control_stopping_ = true;
-  }
-  control_cv_.notify_all();
-  if (control_thread_.joinable()) control_thread_.join();
-}
-
-void InferenceApi::run_control(std::function<void()> task) {
-  {
-    std::lock_guard<std::mutex> lock(control_mu_);
-    control_tasks_.push_back(std::move(task));
-  }
-  control_cv_.notify_all();
-}
-
-void InferenceApi::control_loop() {
-  for (;;) {
-    std::function<void()> task;
-    {
-      std::unique_lock<std::mutex> lock(control_mu_);
-      control_cv_.wait(lock, [&] { return control_stopping_ || !control_tasks_.empty(); });
-      if (control_tasks_.empty()) return;
-      task = std::move(control_tasks_.front());
-      control_tasks_.pop_front();
-    }
-    task();
-  }
+  parse_.stop();
+  control_.stop();
 }
 
 void InferenceApi::handle(HttpRequest&& request, Responder respond) {
@@ -149,7 +127,7 @@ void InferenceApi::handle(HttpRequest&& request, Responder respond) {
         const bool load = p[4] == "load";
         if (!ModelRepository::valid_model_name(model)) return respond(error_response(400, "invalid model name '" + model + "'"));
         // Loading takes seconds: run it off the I/O threads, and answer when it is done.
-        run_control([this, model, load, respond] {
+        control_.post([this, model, load, respond] {
           try {
             if (load)
               repository_.load(model);
@@ -195,7 +173,18 @@ void InferenceApi::handle(HttpRequest&& request, Responder respond) {
       }
       if (p.size() == rest + 1 && p[rest] == "infer") {
         if (!post) return method_not_allowed();
-        return infer(std::move(request), model, version, respond);
+        // Parsing a large JSON body takes a while: not on the I/O thread.
+        auto shared = std::make_shared<HttpRequest>(std::move(request));
+        parse_.post([this, shared, model, version, respond] {
+          try {
+            infer(*shared, model, version, respond);
+          } catch (const RepositoryError& e) {
+            respond(error_response(e.status(), e.what()));
+          } catch (const std::exception& e) {
+            respond(error_response(500, e.what()));
+          }
+        });
+        return;
       }
     }
     return respond(error_response(404, "no such endpoint: " + request.target));
@@ -208,8 +197,8 @@ void InferenceApi::handle(HttpRequest&& request, Responder respond) {
   }
 }
 
-void InferenceApi::infer(HttpRequest&& request, const std::string& model, std::optional<int64_t> version,
-                         Responder& respond) {
+void InferenceApi::infer(HttpRequest& request, const std::string& model, std::optional<int64_t> version,
+                         const Responder& respond) {
   const auto start = Clock::now();
   const std::shared_ptr<const ServedVersion> v = repository_.find(model, version);  // 404 / 503
   auto request_info = std::make_shared<InferRequest>();

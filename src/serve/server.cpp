@@ -1,5 +1,7 @@
 #include "serve/server.h"
 
+#include <algorithm>
+
 #include "edgerun/error.h"
 #include "serve/http_server.h"
 #include "serve/inference_api.h"
@@ -29,6 +31,8 @@ void Server::start() {
   impl_->repository = std::make_unique<ModelRepository>(o.model_repository, ro, impl_->metrics);
   ApiOptions ao;
   ao.default_timeout_us = o.default_timeout_us;
+  // Two at least, so one large JSON body being parsed does not hold up the others.
+  ao.parse_threads = std::max(2, o.http_threads);
   impl_->api = std::make_unique<InferenceApi>(*impl_->repository, impl_->metrics, ao);
   HttpServerOptions ho;
   ho.host = o.host;

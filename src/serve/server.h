@@ -11,7 +11,7 @@ struct ServeOptions {
   std::string model_repository;
   std::string host = "127.0.0.1";
   int http_port = 8000;             // 0: any free port
-  int http_threads = 1;             // I/O threads (parsing and routing only)
+  int http_threads = 1;             // I/O threads (read, route, write); parsing has max(2, this)
   int threads = 1;                  // engine threads per model instance
   size_t max_body_bytes = size_t{64} << 20;
   int read_timeout_ms = 30000;      // to receive one whole request

@@ -13,7 +13,7 @@ CLI::App* add_serve_command(CLI::App& app, serve::ServeOptions& opts) {
   cmd->add_option("--http-port", opts.http_port, "Port to listen on (0: any free port, printed at start)")->check(CLI::Range(0, 65535));
   cmd->add_option("--host", opts.host, "Address to listen on");
   cmd->add_option("--threads", opts.threads, "Engine threads per model instance")->check(CLI::Range(1, 256));
-  cmd->add_option("--http-threads", opts.http_threads, "I/O threads (parsing and routing only)")->check(CLI::Range(1, 64));
+  cmd->add_option("--http-threads", opts.http_threads, "I/O threads (read, route, write; requests are parsed on their own threads)")->check(CLI::Range(1, 64));
   cmd->add_option("--max-body-bytes", opts.max_body_bytes, "Largest accepted request body (larger: 413)")->check(CLI::Range(size_t{1}, size_t{1} << 34));
   cmd->add_option("--read-timeout-ms", opts.read_timeout_ms, "Time allowed to receive one request (and idle keep-alive)")->check(CLI::Range(1, 3600000));
   cmd->add_option("--max-connections", opts.max_connections, "Open connections beyond this are closed")->check(CLI::Range(size_t{1}, size_t{1} << 20));
