@@ -3,6 +3,7 @@
 
 #include "serve/http_server.h"
 
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
@@ -148,8 +149,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
     stream_.expires_after(shared_->options.write_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res, close_after](beast::error_code ec, size_t) {
       self->release_budget();
-      if (ec || close_after) return self->close();
+      if (ec) return self->close();
+      if (close_after) return self->drain_and_close();
       self->read_header();
+    });
+  }
+
+  // After an error reply the client may still be sending its body: closing at once would reset the
+  // connection and the client could lose the reply. Stop sending, then discard what arrives for a
+  // short, fixed time before closing.
+  void drain_and_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    stream_.expires_after(std::chrono::seconds(1));
+    drain_some();
+  }
+
+  void drain_some() {
+    auto scratch = std::make_shared<std::array<char, 16384>>();
+    stream_.async_read_some(asio::buffer(*scratch), [self = shared_from_this(), scratch](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      self->drain_some();
     });
   }
 
