@@ -104,17 +104,6 @@ TEST(DefaultModel, FashionMnistAccuracyAtLeast91Percent) {
 // -> float op -> QuantizeLinear on the reference kernels), and every Conv must run as QConvNhwc.
 class Int8Model : public ::testing::TestWithParam<std::string> {};
 
-double cosine(const Tensor& a, const Tensor& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double x = a.data<float>()[i], y = b.data<float>()[i];
-    ab += x * y;
-    aa += x * x;
-    bb += y * y;
-  }
-  return ab / std::sqrt(std::max(aa * bb, 1e-300));
-}
-
 TEST_P(Int8Model, FastPathMatchesReferencePath) {
   const fs::path dir = model_cache();
   const fs::path path = dir / "int8" / (GetParam() + ".onnx");
@@ -129,7 +118,7 @@ TEST_P(Int8Model, FastPathMatchesReferencePath) {
   const Tensor want = reference.run({{"input", x}})[0];
   const Tensor got = fast.run({{"input", x}})[0];
   ASSERT_EQ(got.shape(), want.shape());
-  const double cos = cosine(got, want);
+  const double cos = cosine_similarity(got, want);
   const Comparison c = compare(got, want);
   std::printf("%s int8 fast vs reference: cosine %.6f, max relative difference %.3g\n", GetParam().c_str(), cos,
               c.relative());

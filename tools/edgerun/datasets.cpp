@@ -28,20 +28,22 @@ std::vector<fs::path> sorted_entries(const fs::path& dir) {
 
 }  // namespace
 
+void fit_image_to_input(const ValueDesc& input, ImagePreprocess& pre) {
+  if (input.dims.size() != 4) return;
+  const auto& d = input.dims;
+  const size_t c = pre.nchw ? 1 : 3, h = pre.nchw ? 2 : 1, w = pre.nchw ? 3 : 2;
+  if (pre.height == 0 && d[h].value > 0) pre.height = static_cast<int>(d[h].value);
+  if (pre.width == 0 && d[w].value > 0) pre.width = static_cast<int>(d[w].value);
+  if (d[c].value == 1) pre.channels = 1;
+}
+
 SampleSource::SampleSource(const Model& model, const DataSpec& spec) : pre_(spec.pre) {
   if (model.inputs().size() != 1)
     throw Error(ErrorCode::kInvalidArgument, "this command needs a single-input model; the model has " +
                                                  std::to_string(model.inputs().size()) + " inputs");
   const ValueDesc& in = model.inputs()[0];
   input_name_ = in.name;
-  // Images take the model's declared size and channel count.
-  if (in.has_shape && in.dims.size() == 4) {
-    const auto& d = in.dims;
-    const size_t c = pre_.nchw ? 1 : 3, h = pre_.nchw ? 2 : 1, w = pre_.nchw ? 3 : 2;
-    if (d[c].value == 1 || d[c].value == 3) pre_.channels = static_cast<int>(d[c].value);
-    if (d[h].value > 0) pre_.height = static_cast<int>(d[h].value);
-    if (d[w].value > 0) pre_.width = static_cast<int>(d[w].value);
-  }
+  fit_image_to_input(in, pre_);
   if (spec.source == "fashion-mnist") {
     if (spec.split != "test" && spec.split != "train")
       throw Error(ErrorCode::kInvalidArgument, "Fashion-MNIST split must be 'test' or 'train', got '" + spec.split + "'");

@@ -17,6 +17,10 @@ struct DataSpec {
   int limit = 0;                         // first N samples only (0: all)
 };
 
+// Sizes images to a 4-D model input: height and width where not set yet and known from the model,
+// one channel where the model takes one.
+void fit_image_to_input(const ValueDesc& input, ImagePreprocess& pre);
+
 // Samples for a single-input model, decoded on demand so large sets do not sit in memory.
 class SampleSource {
  public:

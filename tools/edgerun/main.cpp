@@ -24,13 +24,6 @@ using namespace edgerun;
 
 namespace {
 
-std::vector<float> parse_floats(const std::string& text) {
-  std::vector<float> v;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) v.push_back(std::stof(item));
-  return v;
-}
-
 std::shared_ptr<Model> load_model(const std::string& path) {
   if (path.empty() || path == "default") return Model::load_from_memory(default_model_data(), default_model_size());
   return Model::load(path);
@@ -159,15 +152,8 @@ int cmd_run(const std::string& path, const std::vector<std::string>& inputs, con
       file = spec.substr(eq + 1);
     }
     ImagePreprocess p = pre;
-    // Size images to the model's declared input when not given.
     for (const auto& in : model->inputs())
-      if (in.name == name && in.dims.size() == 4) {
-        const bool nchw = p.nchw;
-        const auto& d = in.dims;
-        if (p.height == 0 && d[nchw ? 2 : 1].value > 0) p.height = static_cast<int>(d[nchw ? 2 : 1].value);
-        if (p.width == 0 && d[nchw ? 3 : 2].value > 0) p.width = static_cast<int>(d[nchw ? 3 : 2].value);
-        if (d[nchw ? 1 : 3].value == 1) p.channels = 1;
-      }
+      if (in.name == name) cli::fit_image_to_input(in, p);
     feeds[name] = load_input_file(file, p);
   }
   SessionOptions opts;
@@ -267,8 +253,9 @@ int main(int argc, char** argv) {
   info->add_option("--shape", shapes, "Input shape for planning, NAME=d,d,... (symbolic dims default to 1)");
 
   std::vector<std::string> inputs;
-  std::string out_dir, image_size, image_mean, image_std;
-  float image_scale = 1.0f / 255.0f;
+  std::string out_dir, image_size;
+  ImagePreprocess run_pre;
+  cli::ImageOptionText run_image_text;
   bool grayscale = false, nhwc = false;
   int threads = 1;
   auto* run = app.add_subcommand("run", "Run a model on inputs from .npy, .pb or image files");
@@ -277,9 +264,7 @@ int main(int argc, char** argv) {
   run->add_option("--output-dir,-o", out_dir, "Write each output as DIR/<output name>.npy");
   run->add_option("--threads", threads, "Threads")->check(CLI::Range(1, 256));
   run->add_option("--image-size", image_size, "Resize images to WxH (default: the model's input size)");
-  run->add_option("--image-scale", image_scale, "Multiply 0..255 pixels by this first (default 1/255)");
-  run->add_option("--image-mean", image_mean, "Per-channel mean subtracted after scaling, e.g. 0.485,0.456,0.406");
-  run->add_option("--image-std", image_std, "Per-channel std divided after the mean, e.g. 0.229,0.224,0.225");
+  cli::add_image_options(run, run_pre, run_image_text);
   run->add_flag("--grayscale", grayscale, "Decode images as one channel");
   run->add_flag("--nhwc", nhwc, "Lay images out as NHWC instead of NCHW");
 
@@ -310,16 +295,14 @@ int main(int argc, char** argv) {
   try {
     if (*info) return cmd_info(model_path, shapes, show_layers);
     if (*run) {
-      ImagePreprocess pre;
+      ImagePreprocess& pre = run_pre;
+      cli::finish_image_options(pre, run_image_text);
       if (!image_size.empty()) {
         const size_t x = image_size.find('x');
         if (x == std::string::npos) throw Error(ErrorCode::kInvalidArgument, "--image-size expects WxH");
         pre.width = std::stoi(image_size.substr(0, x));
         pre.height = std::stoi(image_size.substr(x + 1));
       }
-      pre.scale = image_scale;
-      if (!image_mean.empty()) pre.mean = parse_floats(image_mean);
-      if (!image_std.empty()) pre.std = parse_floats(image_std);
       pre.channels = grayscale ? 1 : 3;
       pre.nchw = !nhwc;
       return cmd_run(model_path, inputs, out_dir, pre, threads);
