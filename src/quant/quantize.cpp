@@ -14,16 +14,15 @@
 namespace edgerun {
 namespace {
 
-// A node quantized as a unit: its float activation inputs, its weight (and bias) and the tensor
-// after it (past a following Relu or Clip, which int8 kernels apply as an output clamp), which is
-// quantized when another quantized node reads it.
+// A node quantized as a unit: its float activation inputs and its weight (and bias). Its output is
+// quantized only as the activation of another quantized node; a Relu or Clip between them stays a
+// node, which int8 kernels fold into their output clamp.
 struct Candidate {
   size_t node = 0;
   std::vector<std::string> activations;
   int weight = -1;  // input index of a constant weight
   int weight_axis = 0;
   int bias = -1;
-  std::string output;        // quantized after the node; empty when it is a graph output
   bool output_follows_input = false;  // MaxPool: same parameters in and out, so int8 max is exact
 };
 
@@ -38,27 +37,12 @@ bool is_float_constant(const Graph& g, const std::string& name, size_t rank_min,
 
 bool is_activation(const Graph& g, const std::string& name) { return !name.empty() && !constant_value(g, name); }
 
-// Relu, or Clip with constant bounds: kept as a node, but the tensor after it is the one quantized.
-bool is_clamp(const Graph& g, const Node& n) {
-  if (!n.domain.empty() || n.outputs.size() != 1) return false;
-  if (n.op_type == "Relu") return true;
-  if (n.op_type != "Clip") return false;
-  for (size_t i = 1; i < n.inputs.size(); ++i)
-    if (!n.inputs[i].empty() && !constant_value(g, n.inputs[i])) return false;
-  return true;
-}
-
 bool excluded(const Node& n, const std::vector<std::string>& exclude) {
   return std::find(exclude.begin(), exclude.end(), n.name) != exclude.end() ||
          std::find(exclude.begin(), exclude.end(), n.op_type) != exclude.end();
 }
 
 std::vector<Candidate> find_candidates(const Graph& g) {
-  const auto uses = count_uses(g);
-  std::map<std::string, size_t> reader;  // the single reader of a value, where there is one
-  for (size_t k = 0; k < g.nodes.size(); ++k)
-    for (const auto& i : g.nodes[k].inputs)
-      if (!i.empty()) reader[i] = k;
   std::vector<Candidate> out;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const Node& n = g.nodes[k];
@@ -102,11 +86,6 @@ std::vector<Candidate> find_candidates(const Graph& g) {
     } else {
       continue;
     }
-    std::string result = n.outputs[0];
-    if (!c.output_follows_input && uses.count(result) && uses.at(result) == 1 && !is_graph_output(g, result) &&
-        reader.count(result) && is_clamp(g, g.nodes[reader.at(result)]))
-      result = g.nodes[reader.at(result)].outputs[0];
-    if (!is_graph_output(g, result)) c.output = result;
     out.push_back(std::move(c));
   }
   return out;
@@ -368,7 +347,6 @@ std::vector<Candidate> usable(const Graph& g, const std::vector<Candidate>& all,
     if (excluded(g.nodes[c.node], exclude)) continue;
     bool ok = true;
     for (const auto& a : c.activations) ok = ok && params.count(a);
-    if (!c.output.empty() && !params.count(c.output)) ok = false;
     if (ok) out.push_back(c);
   }
   return out;
@@ -498,12 +476,11 @@ QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& cal
   for (const auto& c : all) {
     for (const auto& a : c.activations)
       if (seen.insert(a).second) names.push_back(a);
-    if (!c.output.empty() && seen.insert(c.output).second) names.push_back(c.output);
   }
   auto params = calibrate(g, names, calibration, opt);
   for (const auto& c : all)  // int8 max pooling needs the same parameters in and out
-    if (c.output_follows_input && !c.output.empty() && params.count(c.activations[0]))
-      params[c.output] = params[c.activations[0]];
+    if (c.output_follows_input && !is_graph_output(g, g.nodes[c.node].outputs[0]) && params.count(c.activations[0]))
+      params[g.nodes[c.node].outputs[0]] = params[c.activations[0]];
 
   std::vector<std::string> exclude = opt.exclude;
   QuantizeReport report;
