@@ -133,9 +133,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
       escaped += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
     }
     r.body = "{\"error\":\"" + escaped + "\"}";
-    // The request may not have been read to its end: closing with unread bytes would reset the
-    // connection and could destroy this answer before the client reads it.
-    linger_ = true;
     write(std::move(r), true);
   }
 
@@ -152,31 +149,34 @@ class Connection : public std::enable_shared_from_this<Connection> {
     stream_.expires_after(shared_->options.write_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res, close_after](beast::error_code ec, size_t) {
       self->release_budget();
-      if (!ec && close_after && self->linger_) return self->linger_close();
-      if (ec || close_after) return self->close();
+      if (ec) return self->close();
+      if (close_after) return self->drain_and_close();
       self->read_header();
+    });
+  }
+
+  // After an error reply the client may still be sending its body: closing at once would reset the
+  // connection and the client could lose the reply. Stop sending, then discard what arrives for a
+  // short, fixed time before closing.
+  void drain_and_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    stream_.expires_after(std::chrono::seconds(1));
+    drain_some();
+  }
+
+  void drain_some() {
+    auto scratch = std::make_shared<std::array<char, 16384>>();
+    stream_.async_read_some(asio::buffer(*scratch), [self = shared_from_this(), scratch](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      self->drain_some();
     });
   }
 
   void release_budget() {
     if (reserved_) shared_->inflight_bytes.fetch_sub(reserved_);
     reserved_ = 0;
-  }
-
-  // Half-closes, then reads and drops what the client still sends (bounded in time and bytes),
-  // so the client sees the error response before the connection goes away.
-  void linger_close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(std::chrono::seconds(2));
-    drain(size_t{64} << 20);
-  }
-
-  void drain(size_t budget) {
-    stream_.async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this(), budget](beast::error_code ec, size_t n) {
-      if (ec || n >= budget) return self->close();
-      self->drain(budget - n);
-    });
   }
 
   void close() {
@@ -192,8 +192,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool keep_alive_ = true;
   unsigned version_ = 11;
   size_t reserved_ = 0;  // bytes of the inflight budget this connection holds
-  bool linger_ = false;  // drain the rest of the request before closing (after an early error reply)
-  std::array<char, 16384> drain_buffer_;
 };
 
 }  // namespace
