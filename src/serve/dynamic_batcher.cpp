@@ -1,6 +1,7 @@
 #include "serve/dynamic_batcher.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace edgerun::serve {
@@ -145,12 +146,19 @@ void DynamicBatcher::worker(Session& session) {
       while (batch.empty() && !queue_.empty()) take_front();
       if (batching && !batch.empty()) {
         forming_ = true;
+        // With other instances idle, take only a fair share of the backlog and leave them the rest:
+        // one instance running a batch of 8 while another idles is slower than two batches of 4.
+        const int idle_others = static_cast<int>(sessions_.size()) - busy_ - 1;
+        const size_t backlog = queue_.size() + 1;
+        const size_t share = idle_others > 0 ? (backlog + static_cast<size_t>(idle_others)) / static_cast<size_t>(idle_others + 1)
+                                             : SIZE_MAX;
         int64_t total = batch[0].batch_size;
         const auto deadline = batch[0].enqueued + std::chrono::microseconds(options_.max_queue_delay_us);
         const auto& preferred = options_.preferred_batch_size;
         while (total < options_.max_batch_size &&
                std::find(preferred.begin(), preferred.end(), total) == preferred.end()) {
           if (!queue_.empty()) {
+            if (batch.size() >= share) break;
             const InferJob& next = queue_.front();
             if (!same_item_shape(batch[0], next) || total + next.batch_size > options_.max_batch_size) break;
             const int64_t n = next.batch_size;
@@ -162,6 +170,7 @@ void DynamicBatcher::worker(Session& session) {
         }
         forming_ = false;
       }
+      if (!batch.empty()) ++busy_;
     }
     cv_.notify_all();  // another worker may now gather the next batch
     for (auto& job : expired) {
@@ -172,7 +181,11 @@ void DynamicBatcher::worker(Session& session) {
       out.queue_us = micros(Clock::now() - job.enqueued);
       job.done(std::move(out));
     }
-    if (!batch.empty()) execute(session, batch);
+    if (!batch.empty()) {
+      execute(session, batch);
+      std::lock_guard<std::mutex> lock(mu_);
+      --busy_;
+    }
   }
 }
 

@@ -79,6 +79,7 @@ class DynamicBatcher {
   std::condition_variable cv_;
   std::deque<InferJob> queue_;
   bool forming_ = false;  // a worker is gathering a batch; the others wait so batches grow
+  int busy_ = 0;          // workers running a batch
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };

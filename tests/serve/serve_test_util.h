@@ -114,7 +114,7 @@ class Client {
     for (const auto& h : headers) req += h.first + ": " + h.second + "\r\n";
     if (!body.empty() || method == "POST") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     req += "\r\n" + body;
-    if (!send_all(req)) return {};
+    send_all(req);  // the server may answer (413, 400) before taking the whole request
     return read_reply();
   }
 
