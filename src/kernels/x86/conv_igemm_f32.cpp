@@ -1,0 +1,159 @@
+#include "kernels/x86/conv_igemm_f32.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/thread_pool.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define EDGERUN_IGEMM_AVX2 1
+#endif
+
+namespace edgerun {
+namespace {
+
+constexpr int64_t kRows = 6;                // output pixels per tile
+constexpr int64_t kBlock = 16;              // output channels per tile (two ymm registers)
+constexpr int64_t kChunkRows = kRows * 16;  // output pixels per parallel work item
+
+#ifdef EDGERUN_IGEMM_AVX2
+
+// out[r][0..15] = clamp(bias + sum over taps t and channels c of a[t][r][c] * w[t][c][0..15]), r < rows.
+__attribute__((target("avx2,fma"))) void tile_6x16(const float* const* a, int64_t taps, int64_t channels,
+                                                    const float* w, const float* bias, float out_min, float out_max,
+                                                    float* out, int64_t out_stride, int64_t rows, int64_t cols) {
+  __m256 c00 = _mm256_loadu_ps(bias), c01 = _mm256_loadu_ps(bias + 8);
+  __m256 c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01, c40 = c00, c41 = c01, c50 = c00, c51 = c01;
+  for (int64_t t = 0; t < taps; ++t, a += kRows) {
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (int64_t c = 0; c < channels; ++c, w += kBlock) {
+      const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+      __m256 b = _mm256_broadcast_ss(a0 + c);
+      c00 = _mm256_fmadd_ps(b, w0, c00);
+      c01 = _mm256_fmadd_ps(b, w1, c01);
+      b = _mm256_broadcast_ss(a1 + c);
+      c10 = _mm256_fmadd_ps(b, w0, c10);
+      c11 = _mm256_fmadd_ps(b, w1, c11);
+      b = _mm256_broadcast_ss(a2 + c);
+      c20 = _mm256_fmadd_ps(b, w0, c20);
+      c21 = _mm256_fmadd_ps(b, w1, c21);
+      b = _mm256_broadcast_ss(a3 + c);
+      c30 = _mm256_fmadd_ps(b, w0, c30);
+      c31 = _mm256_fmadd_ps(b, w1, c31);
+      b = _mm256_broadcast_ss(a4 + c);
+      c40 = _mm256_fmadd_ps(b, w0, c40);
+      c41 = _mm256_fmadd_ps(b, w1, c41);
+      b = _mm256_broadcast_ss(a5 + c);
+      c50 = _mm256_fmadd_ps(b, w0, c50);
+      c51 = _mm256_fmadd_ps(b, w1, c51);
+    }
+  }
+  const __m256 lo = _mm256_set1_ps(out_min), hi = _mm256_set1_ps(out_max);
+  __m256 acc[kRows][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  for (int64_t r = 0; r < rows; ++r, out += out_stride) {
+    const __m256 v0 = _mm256_min_ps(_mm256_max_ps(acc[r][0], lo), hi);
+    const __m256 v1 = _mm256_min_ps(_mm256_max_ps(acc[r][1], lo), hi);
+    if (cols == kBlock) {
+      _mm256_storeu_ps(out, v0);
+      _mm256_storeu_ps(out + 8, v1);
+    } else {
+      alignas(32) float tail[kBlock];
+      _mm256_store_ps(tail, v0);
+      _mm256_store_ps(tail + 8, v1);
+      std::memcpy(out, tail, sizeof(float) * static_cast<size_t>(cols));
+    }
+  }
+}
+
+#endif  // EDGERUN_IGEMM_AVX2
+
+}  // namespace
+
+bool ConvIgemmF32::supported() {
+#ifdef EDGERUN_IGEMM_AVX2
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return avx2;
+#else
+  return false;
+#endif
+}
+
+void ConvIgemmF32::pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels,
+                        int64_t kernel_h, int64_t kernel_w, float out_min, float out_max) {
+  out_channels_ = out_channels;
+  channels_ = channels;
+  kernel_h_ = kernel_h;
+  kernel_w_ = kernel_w;
+  blocks_ = (out_channels + kBlock - 1) / kBlock;
+  const int64_t taps = kernel_h * kernel_w;
+  packed_.assign(static_cast<size_t>(blocks_ * taps * channels * kBlock), 0.f);
+  bias_.assign(static_cast<size_t>(blocks_ * kBlock), 0.f);
+  for (int64_t m = 0; m < out_channels; ++m) {
+    const int64_t b = m / kBlock, col = m % kBlock;
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t t = 0; t < taps; ++t)
+        packed_[static_cast<size_t>(((b * taps + t) * channels + c) * kBlock + col)] =
+            weights[(m * channels + c) * taps + t];
+    if (bias) bias_[static_cast<size_t>(m)] = bias[m];
+  }
+  zeros_.assign(static_cast<size_t>(channels), 0.f);
+  out_min_ = out_min;
+  out_max_ = out_max;
+}
+
+void ConvIgemmF32::run_unit(const float* x, float* y, int64_t chunk, int64_t group, int64_t groups) const {
+#ifdef EDGERUN_IGEMM_AVX2
+  const ConvIgemmGeometry& g = geometry_;
+  const int64_t taps = kernel_h_ * kernel_w_, pixels = g.batch * g.out_h * g.out_w;
+  const int64_t p_begin = chunk * kChunkRows, p_end = std::min(pixels, p_begin + kChunkRows);
+  const int64_t tiles = (p_end - p_begin + kRows - 1) / kRows;
+  // Row pointers of every tile of the chunk, [tile][tap][row]; rows past the end repeat the last pixel
+  // (computed, not stored).
+  const float* rows[kChunkRows / kRows * kMaxTaps * kRows];
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    for (int64_t r = 0; r < kRows; ++r) {
+      const int64_t p = std::min(p_begin + tile * kRows + r, p_end - 1);
+      const int64_t n = p / (g.out_h * g.out_w), oh = p / g.out_w % g.out_h, ow = p % g.out_w;
+      for (int64_t kh = 0; kh < kernel_h_; ++kh) {
+        const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
+        for (int64_t kw = 0; kw < kernel_w_; ++kw) {
+          const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
+          const bool inside = ih >= 0 && ih < g.in_h && iw >= 0 && iw < g.in_w;
+          rows[(tile * taps + kh * kernel_w_ + kw) * kRows + r] =
+              inside ? x + ((n * g.in_h + ih) * g.in_w + iw) * channels_ : zeros_.data();
+        }
+      }
+    }
+  }
+  const int64_t block_begin = group * blocks_ / groups, block_end = (group + 1) * blocks_ / groups;
+  for (int64_t b = block_begin; b < block_end; ++b) {
+    const float* w = packed_.data() + b * taps * channels_ * kBlock;
+    const int64_t col = b * kBlock, cols = std::min(kBlock, out_channels_ - col);
+    for (int64_t tile = 0; tile < tiles; ++tile) {
+      const int64_t p = p_begin + tile * kRows;
+      tile_6x16(rows + tile * taps * kRows, taps, channels_, w, bias_.data() + col, out_min_, out_max_,
+                y + p * out_channels_ + col, out_channels_, std::min(kRows, p_end - p), cols);
+    }
+  }
+#else
+  (void)x, (void)y, (void)chunk, (void)group, (void)groups;
+#endif
+}
+
+void ConvIgemmF32::run(const float* x, float* y, ThreadPool* threads) const {
+  const int64_t pixels = geometry_.batch * geometry_.out_h * geometry_.out_w;
+  const int64_t chunks = (pixels + kChunkRows - 1) / kChunkRows;
+  const int64_t parallel = threads ? threads->num_threads() : 1;
+  // Enough work items for the threads even when the pixels are few (the last layers of a CNN): split
+  // over output channels too. Consecutive items share their channel group, so a thread's contiguous
+  // share of them reuses the same packed weights.
+  const int64_t groups = std::min(blocks_, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
+  auto work = [&](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u) run_unit(x, y, u % chunks, u / chunks, groups);
+  };
+  if (parallel > 1) threads->parallel_for(chunks * groups, 1, work);
+  else work(0, chunks * groups);
+}
+
+}  // namespace edgerun

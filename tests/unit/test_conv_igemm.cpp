@@ -1,0 +1,122 @@
+// The AVX2 indirect-GEMM convolution against the reference Conv kernel: one Conv (plus an optional
+// Relu/Clip the optimizer fuses into it) run by an optimized session and by a reference session, over
+// the geometries that exercise its edges: channel counts off the 16-wide block, pixel counts off the
+// 6-row tile, padding on every side, strides, dilations, batches, 1 and 2 threads.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "edgerun/edgerun.h"
+#include "kernels/x86/conv_igemm_f32.h"
+#include "model_builder.h"
+
+using namespace edgerun;
+
+namespace {
+
+struct ConvCase {
+  std::string name;
+  int64_t batch, channels, out_channels, height, width, kernel_h, kernel_w;
+  std::vector<int64_t> strides, dilations, pads;  // pads: top, left, bottom, right
+  std::string activation;                         // "", "Relu" or "Relu6"
+  bool bias = true;
+};
+
+void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
+
+std::vector<float> uniform(size_t n, float scale, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+void set_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& values) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t v : values) a->add_ints(v);
+}
+
+std::shared_ptr<Model> conv_model(const ConvCase& c) {
+  test::ModelSpec m;
+  m.input("x", {c.batch, c.channels, c.height, c.width});
+  m.initializer("w", {c.out_channels, c.channels, c.kernel_h, c.kernel_w},
+                uniform(static_cast<size_t>(c.out_channels * c.channels * c.kernel_h * c.kernel_w), 0.5f, 7));
+  std::vector<std::string> inputs = {"x", "w"};
+  if (c.bias) {
+    m.initializer("b", {c.out_channels}, uniform(static_cast<size_t>(c.out_channels), 0.5f, 8));
+    inputs.push_back("b");
+  }
+  const std::string conv_out = c.activation.empty() ? "y" : "conv";
+  auto* conv = m.node("Conv", inputs, {conv_out});
+  if (!c.strides.empty()) set_ints(conv, "strides", c.strides);
+  if (!c.dilations.empty()) set_ints(conv, "dilations", c.dilations);
+  if (!c.pads.empty()) set_ints(conv, "pads", c.pads);
+  if (c.activation == "Relu") {
+    m.node("Relu", {conv_out}, {"y"});
+  } else if (c.activation == "Relu6") {
+    m.initializer("lo", {}, {0.f});
+    m.initializer("hi", {}, {6.f});
+    m.node("Clip", {conv_out, "lo", "hi"}, {"y"});
+  }
+  m.output("y", {});
+  const std::string bytes = m.bytes();
+  return Model::load_from_memory(bytes.data(), bytes.size());
+}
+
+class ConvIgemm : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(ConvIgemm, MatchesReferenceConv) {
+  if (!ConvIgemmF32::supported()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const ConvCase& c = GetParam();
+  auto model = conv_model(c);
+  SessionOptions off;
+  off.optimize = false;
+  Session reference(model, off);
+  Tensor x(DType::kFloat32, {c.batch, c.channels, c.height, c.width});
+  const auto values = uniform(static_cast<size_t>(x.numel()), 4.f, 9);
+  std::copy(values.begin(), values.end(), x.data<float>());
+  const Tensor expected = reference.run({{"x", x}}).at(0);
+  float scale = 0.f;
+  for (int64_t i = 0; i < expected.numel(); ++i) scale = std::max(scale, std::fabs(expected.data<float>()[i]));
+  ASSERT_GT(scale, 0.f);
+
+  for (int threads : {1, 2}) {
+    SessionOptions on;
+    on.num_threads = threads;
+    Session fast(model, on);
+    const Tensor got = fast.run({{"x", x}}).at(0);
+    ASSERT_EQ(got.shape(), expected.shape());
+    float worst = 0.f;
+    for (int64_t i = 0; i < got.numel(); ++i)
+      worst = std::max(worst, std::fabs(got.data<float>()[i] - expected.data<float>()[i]));
+    EXPECT_LT(worst / scale, 1e-5) << threads << " threads";
+    std::vector<std::string> ops;
+    for (const auto& s : fast.node_summaries()) ops.push_back(s.op_type);
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "ConvNhwc"), 1);
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "Relu") + std::count(ops.begin(), ops.end(), "Clip"), 0)
+        << "activation not fused";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Geometries, ConvIgemm,
+    ::testing::Values(ConvCase{"pointwise_16_to_32", 1, 16, 32, 7, 9, 1, 1, {}, {}, {}, ""},
+                      ConvCase{"pointwise_odd_channels", 1, 17, 33, 5, 5, 1, 1, {}, {}, {}, "Relu"},
+                      ConvCase{"pointwise_strided", 2, 24, 40, 9, 8, 1, 1, {2, 2}, {}, {}, ""},
+                      ConvCase{"k3_pad1", 1, 8, 16, 10, 10, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu6"},
+                      ConvCase{"k3_stride2_first_layer", 1, 3, 32, 15, 17, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, ""},
+                      ConvCase{"k3_asymmetric_pads", 2, 5, 21, 6, 7, 3, 3, {1, 2}, {}, {0, 2, 1, 0}, ""},
+                      ConvCase{"k3_dilated", 1, 12, 20, 11, 11, 3, 3, {}, {2, 2}, {2, 2, 2, 2}, "Relu"},
+                      ConvCase{"k7_stride2_resnet_stem", 1, 3, 64, 23, 23, 7, 7, {2, 2}, {}, {3, 3, 3, 3}, "Relu"},
+                      ConvCase{"k1x3_no_bias", 1, 9, 7, 4, 13, 1, 3, {}, {}, {0, 1, 0, 1}, "", false},
+                      ConvCase{"one_pixel", 3, 64, 48, 1, 1, 1, 1, {}, {}, {}, ""},
+                      ConvCase{"kernel_larger_than_input", 1, 4, 8, 2, 2, 3, 3, {}, {}, {1, 1, 1, 1}, ""}),
+    [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
+
+}  // namespace
