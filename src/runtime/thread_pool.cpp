@@ -1,7 +1,5 @@
 #include "runtime/thread_pool.h"
 
-#include <pthreadpool.h>
-
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -11,13 +9,6 @@ namespace edgerun {
 
 ThreadPool::ThreadPool(int num_threads) {
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { worker_loop(); });
-}
-
-pthreadpool_t ThreadPool::pthreads() {
-  std::call_once(pthreads_once_, [this] {
-    pthreads_ = {pthreadpool_create(static_cast<size_t>(num_threads())), pthreadpool_destroy};
-  });
-  return pthreads_.get();
 }
 
 ThreadPool::~ThreadPool() {
@@ -55,8 +46,14 @@ void ThreadPool::worker_loop() {
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
+  if (workers_.empty()) {
+    fn(0, n);
+    return;
+  }
   grain = std::max<int64_t>(grain, 1);
-  const int64_t chunks = std::min<int64_t>(std::max<int64_t>(1, n / grain), num_threads());
+  // A few chunks per thread, claimed one at a time: when another process holds a core, the threads that
+  // do run take over the chunks a descheduled worker has not started, instead of waiting for it.
+  const int64_t chunks = std::min<int64_t>(std::max<int64_t>(1, n / grain), 4 * num_threads());
   if (chunks <= 1) {
     fn(0, n);
     return;

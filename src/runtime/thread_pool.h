@@ -30,9 +30,11 @@ class ThreadPool {
   // Physical cores of this machine (logical CPUs / SMT siblings), at least 1.
   static int physical_cores();
 
-  // A pthreadpool with the same thread count for XNNPACK kernels, created on first use (its workers
-  // exist only in sessions that run such kernels).
+  // This pool as a pthreadpool for XNNPACK operators (see pthreadpool_interface.cpp): their work runs
+  // on these same threads.
   pthreadpool_t pthreads();
+  // How many XNNPACK parallel loops ran on a pool of more than one thread, in this process.
+  static uint64_t xnnpack_parallel_calls();
 
  private:
   void worker_loop();
@@ -47,7 +49,12 @@ class ThreadPool {
   uint64_t generation_ = 0;
   bool stop_ = false;
   std::once_flag pthreads_once_;
-  std::unique_ptr<struct pthreadpool, void (*)(pthreadpool_t)> pthreads_{nullptr, nullptr};
+  std::unique_ptr<struct pthreadpool> pthreads_;
 };
 
 }  // namespace edgerun
+
+// The pthreadpool handle XNNPACK receives: this process's pthreadpool functions run on `pool`.
+struct pthreadpool {
+  edgerun::ThreadPool* pool;
+};

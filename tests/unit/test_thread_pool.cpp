@@ -1,6 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
 #include <vector>
 
 #include "runtime/thread_pool.h"
@@ -23,8 +28,19 @@ TEST(ThreadPool, CoversRangeExactlyOnce) {
 
 TEST(ThreadPool, UsesWorkers) {
   ThreadPool pool(2);
-  std::atomic<int> chunks{0};
-  pool.parallel_for(100, 1, [&](int64_t, int64_t) { ++chunks; });
-  EXPECT_EQ(chunks.load(), 2);
+  std::mutex mutex;
+  std::set<std::thread::id> threads;
+  std::vector<int> covered(100, 0);
+  int chunks = 0;
+  pool.parallel_for(100, 1, [&](int64_t begin, int64_t end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // long enough for the worker to wake
+    std::lock_guard<std::mutex> lock(mutex);
+    threads.insert(std::this_thread::get_id());
+    ++chunks;
+    for (int64_t i = begin; i < end; ++i) ++covered[static_cast<size_t>(i)];
+  });
+  EXPECT_EQ(threads.size(), 2u);
+  EXPECT_EQ(chunks, 8);  // a few chunks per thread, so running threads can take a late worker's share
+  EXPECT_EQ(std::count(covered.begin(), covered.end(), 1), 100);
   EXPECT_GE(ThreadPool::physical_cores(), 1);
 }

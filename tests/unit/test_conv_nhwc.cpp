@@ -1,7 +1,8 @@
-// The AVX2 indirect-GEMM convolution against the reference Conv kernel: one Conv (plus an optional
-// Relu/Clip the optimizer fuses into it) run by an optimized session and by a reference session, over
-// the geometries that exercise its edges: channel counts off the 16-wide block, pixel counts off the
-// 6-row tile, padding on every side, strides, dilations, batches, 1 and 2 threads.
+// The float NHWC convolutions (the AVX2 indirect GEMM; XNNPACK for depthwise) against the reference Conv
+// kernel: one Conv (plus an optional Relu/Clip the optimizer fuses into it) run by an optimized session
+// and by a reference session, over the geometries that exercise their edges: channel counts off the
+// 16-wide block, pixel counts off the 6-row tile, padding on every side, strides, dilations, batches,
+// 1 and 2 threads.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,7 +11,8 @@
 #include <string>
 
 #include "edgerun/edgerun.h"
-#include "kernels/x86/conv_igemm_f32.h"
+#include "kernels/xnnpack/xnnpack_common.h"
+#include "runtime/thread_pool.h"
 #include "model_builder.h"
 
 using namespace edgerun;
@@ -23,6 +25,7 @@ struct ConvCase {
   std::vector<int64_t> strides, dilations, pads;  // pads: top, left, bottom, right
   std::string activation;                         // "", "Relu" or "Relu6"
   bool bias = true;
+  int64_t group = 1;                              // channels: depthwise
 };
 
 void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
@@ -45,8 +48,9 @@ void set_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int
 std::shared_ptr<Model> conv_model(const ConvCase& c) {
   test::ModelSpec m;
   m.input("x", {c.batch, c.channels, c.height, c.width});
-  m.initializer("w", {c.out_channels, c.channels, c.kernel_h, c.kernel_w},
-                uniform(static_cast<size_t>(c.out_channels * c.channels * c.kernel_h * c.kernel_w), 0.5f, 7));
+  const int64_t group_channels = c.channels / c.group;
+  m.initializer("w", {c.out_channels, group_channels, c.kernel_h, c.kernel_w},
+                uniform(static_cast<size_t>(c.out_channels * group_channels * c.kernel_h * c.kernel_w), 0.5f, 7));
   std::vector<std::string> inputs = {"x", "w"};
   if (c.bias) {
     m.initializer("b", {c.out_channels}, uniform(static_cast<size_t>(c.out_channels), 0.5f, 8));
@@ -57,6 +61,12 @@ std::shared_ptr<Model> conv_model(const ConvCase& c) {
   if (!c.strides.empty()) set_ints(conv, "strides", c.strides);
   if (!c.dilations.empty()) set_ints(conv, "dilations", c.dilations);
   if (!c.pads.empty()) set_ints(conv, "pads", c.pads);
+  if (c.group != 1) {
+    auto* a = conv->add_attribute();
+    a->set_name("group");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(c.group);
+  }
   if (c.activation == "Relu") {
     m.node("Relu", {conv_out}, {"y"});
   } else if (c.activation == "Relu6") {
@@ -69,10 +79,10 @@ std::shared_ptr<Model> conv_model(const ConvCase& c) {
   return Model::load_from_memory(bytes.data(), bytes.size());
 }
 
-class ConvIgemm : public ::testing::TestWithParam<ConvCase> {};
+class ConvNhwcF32 : public ::testing::TestWithParam<ConvCase> {};
 
-TEST_P(ConvIgemm, MatchesReferenceConv) {
-  if (!ConvIgemmF32::supported()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+TEST_P(ConvNhwcF32, MatchesReferenceConv) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
   const ConvCase& c = GetParam();
   auto model = conv_model(c);
   SessionOptions off;
@@ -87,6 +97,7 @@ TEST_P(ConvIgemm, MatchesReferenceConv) {
   ASSERT_GT(scale, 0.f);
 
   for (int threads : {1, 2}) {
+    const uint64_t pool_calls = ThreadPool::xnnpack_parallel_calls();
     SessionOptions on;
     on.num_threads = threads;
     Session fast(model, on);
@@ -96,6 +107,8 @@ TEST_P(ConvIgemm, MatchesReferenceConv) {
     for (int64_t i = 0; i < got.numel(); ++i)
       worst = std::max(worst, std::fabs(got.data<float>()[i] - expected.data<float>()[i]));
     EXPECT_LT(worst / scale, 1e-5) << threads << " threads";
+    // XNNPACK's parallel loops (the depthwise convolutions) run on the session's own pool.
+    if (c.group != 1 && threads > 1) EXPECT_GT(ThreadPool::xnnpack_parallel_calls(), pool_calls);
     std::vector<std::string> ops;
     for (const auto& s : fast.node_summaries()) ops.push_back(s.op_type);
     EXPECT_EQ(std::count(ops.begin(), ops.end(), "ConvNhwc"), 1);
@@ -105,7 +118,7 @@ TEST_P(ConvIgemm, MatchesReferenceConv) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Geometries, ConvIgemm,
+    Geometries, ConvNhwcF32,
     ::testing::Values(ConvCase{"pointwise_16_to_32", 1, 16, 32, 7, 9, 1, 1, {}, {}, {}, ""},
                       ConvCase{"pointwise_odd_channels", 1, 17, 33, 5, 5, 1, 1, {}, {}, {}, "Relu"},
                       ConvCase{"pointwise_strided", 2, 24, 40, 9, 8, 1, 1, {2, 2}, {}, {}, ""},
@@ -116,7 +129,12 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{"k7_stride2_resnet_stem", 1, 3, 64, 23, 23, 7, 7, {2, 2}, {}, {3, 3, 3, 3}, "Relu"},
                       ConvCase{"k1x3_no_bias", 1, 9, 7, 4, 13, 1, 3, {}, {}, {0, 1, 0, 1}, "", false},
                       ConvCase{"one_pixel", 3, 64, 48, 1, 1, 1, 1, {}, {}, {}, ""},
-                      ConvCase{"kernel_larger_than_input", 1, 4, 8, 2, 2, 3, 3, {}, {}, {1, 1, 1, 1}, ""}),
+                      ConvCase{"kernel_larger_than_input", 1, 4, 8, 2, 2, 3, 3, {}, {}, {1, 1, 1, 1}, ""},
+                      ConvCase{"depthwise_k3", 1, 32, 32, 9, 9, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu6", true, 32},
+                      ConvCase{"depthwise_channel_tails", 2, 44, 44, 7, 6, 3, 3, {}, {}, {1, 1, 1, 1}, "", true, 44},
+                      ConvCase{"depthwise_few_channels", 1, 5, 5, 6, 6, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, "", false, 5},
+                      ConvCase{"depthwise_k5_stride2", 1, 72, 72, 11, 10, 5, 5, {2, 2}, {}, {2, 2, 2, 2}, "Relu", true, 72},
+                      ConvCase{"depthwise_dilated_asymmetric", 1, 40, 40, 8, 9, 3, 3, {1, 2}, {2, 1}, {0, 2, 1, 0}, "", true, 40}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 
 }  // namespace
