@@ -1,6 +1,7 @@
 #include "runtime/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <string>
@@ -20,8 +21,9 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_chunks(std::unique_lock<std::mutex>& lock) {
+int64_t ThreadPool::run_chunks(std::unique_lock<std::mutex>& lock) {
   // Entered and left with the lock held; computes with it released.
+  int64_t ran = 0;
   while (next_chunk_ < chunks_total_) {
     const int64_t c = next_chunk_++;
     const auto* job = job_;
@@ -29,8 +31,10 @@ void ThreadPool::run_chunks(std::unique_lock<std::mutex>& lock) {
     lock.unlock();
     (*job)(begin, end);
     lock.lock();
+    ++ran;
     if (++chunks_done_ == chunks_total_) done_.notify_all();
   }
+  return ran;
 }
 
 void ThreadPool::worker_loop() {
@@ -54,7 +58,9 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   // A few chunks per thread, claimed one at a time: when another process holds a core, the threads that
   // do run take over the chunks a descheduled worker has not started, instead of waiting for it.
   const int64_t chunks = std::min<int64_t>(std::max<int64_t>(1, n / grain), 4 * num_threads());
-  if (chunks <= 1) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  if (chunks <= 1 || start < serial_until_) {
     fn(0, n);
     return;
   }
@@ -67,9 +73,23 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   chunks_done_ = 0;
   ++generation_;
   wake_.notify_all();
-  run_chunks(lock);
+  const int64_t ran = run_chunks(lock);
+  const Clock::time_point caller_done = Clock::now();
   done_.wait(lock, [&] { return chunks_done_ == chunks_total_; });
   job_ = nullptr;
+  lock.unlock();
+  // A worker that took a chunk and was then descheduled (another process holds its core) leaves the
+  // caller waiting far longer than a chunk takes. After such a stall, loops run on the calling thread
+  // alone for a while, doubling that while stalls repeat: two threads are then no slower than one,
+  // and the workers come back when the cores are free again.
+  const Clock::time_point end = Clock::now();
+  const auto chunk_time = (caller_done - start) / std::max<int64_t>(ran, 1);
+  if (end - caller_done > 2 * chunk_time + std::chrono::microseconds(200)) {
+    serial_until_ = end + serial_period_;
+    serial_period_ = std::min<Clock::duration>(2 * serial_period_, kMaxSerialPeriod);
+  } else {
+    serial_period_ = std::max<Clock::duration>(serial_period_ / 2, kMinSerialPeriod);
+  }
 }
 
 int ThreadPool::physical_cores() {

@@ -1,6 +1,7 @@
 // A fixed pool of worker threads for data-parallel loops inside kernels. Workers sleep on a
 // condition variable between jobs: no spinning after a run finishes.
 #pragma once
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -38,7 +39,7 @@ class ThreadPool {
 
  private:
   void worker_loop();
-  void run_chunks(std::unique_lock<std::mutex>& lock);
+  int64_t run_chunks(std::unique_lock<std::mutex>& lock);  // returns the chunks this thread ran
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
@@ -48,6 +49,11 @@ class ThreadPool {
   int64_t next_chunk_ = 0, chunks_total_ = 0, chunks_done_ = 0;
   uint64_t generation_ = 0;
   bool stop_ = false;
+  // Contention fallback (parallel_for runs on the caller alone until serial_until_); touched only by the
+  // calling thread.
+  static constexpr std::chrono::milliseconds kMinSerialPeriod{5}, kMaxSerialPeriod{500};
+  std::chrono::steady_clock::time_point serial_until_{};
+  std::chrono::steady_clock::duration serial_period_ = kMinSerialPeriod;
   std::once_flag pthreads_once_;
   std::unique_ptr<struct pthreadpool> pthreads_;
 };

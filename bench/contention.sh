@@ -1,0 +1,36 @@
+#!/bin/bash
+# Two threads against one while other processes hold the cores: for each number of busy-looping
+# processes (HOGS, default "0 1 2"), alternates `edgerun bench --threads 1` and `--threads 2` runs
+# (ROUNDS each, default 5) and prints the median p50 of each and their ratio (2 threads / 1 thread).
+#
+#   bench/contention.sh [MODEL ...]     models: names in the model cache or .onnx paths (default mobilenet_v2 resnet18)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+BIN=${EDGERUN_BIN:-$HERE/../build/edgerun}
+CACHE=${EDGERUN_MODEL_CACHE:-$HOME/.cache/edgerun/models}
+ROUNDS=${ROUNDS:-5}
+HOGS=${HOGS:-"0 1 2"}
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(mobilenet_v2 resnet18)
+
+p50() { "$BIN" bench "$1" --threads "$2" --iters 20 --no-progress --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["p50_ms"])'; }
+median() { python3 -c 'import statistics,sys; print("%.2f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+
+hog_pids=()
+stop_hogs() { for p in "${hog_pids[@]}"; do kill "$p" 2>/dev/null || true; done; hog_pids=(); }
+trap stop_hogs EXIT
+
+echo "| model | busy processes | 1 thread p50 (ms) | 2 threads p50 (ms) | 2 / 1 |"
+echo "|---|---:|---:|---:|---:|"
+for spec in "${models[@]}"; do
+  model=$spec
+  [[ $spec == *.onnx ]] || model=$CACHE/$spec.onnx
+  for hogs in $HOGS; do
+    for ((h = 0; h < hogs; ++h)); do (while :; do :; done) & hog_pids+=($!); done
+    one=(); two=()
+    for ((r = 0; r < ROUNDS; ++r)); do one+=("$(p50 "$model" 1)"); two+=("$(p50 "$model" 2)"); done
+    stop_hogs
+    a=$(median "${one[@]}"); b=$(median "${two[@]}")
+    echo "| $(basename "$model" .onnx) | $hogs | $a | $b | $(python3 -c "print('%.2f' % ($b / $a))") |"
+  done
+done
