@@ -40,6 +40,9 @@ class Tensor {
   Tensor() = default;
   // Allocates zeroed, owned storage.
   Tensor(DType dtype, Shape shape);
+  // Owned storage left uninitialized, for callers that write every element (string tensors are
+  // still default-constructed).
+  static Tensor uninitialized(DType dtype, Shape shape);
   // Borrows memory owned by someone else (no copy); caller keeps it alive.
   static Tensor borrow(DType dtype, Shape shape, void* data);
 
@@ -63,6 +66,8 @@ class Tensor {
   bool owns_memory() const { return static_cast<bool>(storage_); }
 
  private:
+  Tensor(DType dtype, Shape shape, bool zero);
+
   DType dtype_ = DType::kUndefined;
   Shape shape_;
   int64_t numel_ = 0;

@@ -63,7 +63,11 @@ namespace {
 constexpr size_t kMaxTensorBytes = size_t{1} << 40;
 }
 
-Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
+Tensor::Tensor(DType dtype, Shape shape) : Tensor(dtype, std::move(shape), true) {}
+
+Tensor Tensor::uninitialized(DType dtype, Shape shape) { return Tensor(dtype, std::move(shape), false); }
+
+Tensor::Tensor(DType dtype, Shape shape, bool zero) : dtype_(dtype), shape_(std::move(shape)) {
   numel_ = shape_numel(shape_);
   const size_t elem = dtype_size(dtype_);
   if (elem == 0) throw Error(ErrorCode::kUnsupported, std::string("tensor dtype ") + dtype_name(dtype) + " is not supported");
@@ -79,7 +83,8 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
   // the last element without leaving the allocation.
   const size_t bytes = nbytes() + 64;
   void* p = ::operator new(bytes, std::align_val_t(64));
-  std::memset(p, 0, bytes);
+  if (zero) std::memset(p, 0, bytes);
+  else std::memset(static_cast<char*>(p) + nbytes(), 0, 64);  // the slack stays defined for vector reads
   storage_ = std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(64)); });
   data_ = p;
 }
@@ -103,7 +108,7 @@ Tensor Tensor::reshaped(Shape shape) const {
 }
 
 Tensor Tensor::clone() const {
-  Tensor t(dtype_, shape_);
+  Tensor t(dtype_, shape_, false);
   if (dtype_ == DType::kString) {
     const auto* src = static_cast<const std::string*>(data_);
     auto* dst = static_cast<std::string*>(t.data_);

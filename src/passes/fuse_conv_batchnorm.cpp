@@ -43,7 +43,7 @@ int fuse_conv_batchnorm(Graph& g) {
     if (!scale || !shift || !mean || !var) continue;
     const double eps = bn.attr_float("epsilon", 1e-5f);
 
-    Tensor new_w(DType::kFloat32, w->shape());
+    Tensor new_w = Tensor::uninitialized(DType::kFloat32, w->shape());
     Tensor new_b(DType::kFloat32, {m});
     const int64_t per_channel = w->numel() / std::max<int64_t>(m, 1);
     for (int64_t c = 0; c < m; ++c) {

@@ -1,4 +1,5 @@
 #include "runtime/executor.h"
+#include "runtime/thread_pool.h"
 
 #include <algorithm>
 #include <cstring>
@@ -119,6 +120,7 @@ void Executor::check_inputs(const std::vector<Tensor>& inputs) const {
 
 std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, const OuterResolver& outer) {
   check_inputs(inputs);
+  const ThreadPool::RunScope running(threads_);
   if (outer_ids_.empty()) {
     std::vector<Shape> shapes;
     std::vector<DType> dtypes;

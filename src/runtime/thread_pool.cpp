@@ -12,6 +12,31 @@ ThreadPool::ThreadPool(int num_threads) {
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
+namespace {
+
+// How long an idle thread spins for the next loop of a run, or for the last chunks of a loop, before
+// it sleeps.
+constexpr std::chrono::microseconds kSpin{100};
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins until done() holds or kSpin passes; returns done().
+template <typename Done>
+bool spin_until(const Done& done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  while (!done()) {
+    for (int i = 0; i < 64; ++i) cpu_relax();
+    if (std::chrono::steady_clock::now() > deadline) return done();
+  }
+  return true;
+}
+
+}  // namespace
+
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -39,11 +64,13 @@ int64_t ThreadPool::run_chunks(std::unique_lock<std::mutex>& lock) {
 
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
-  std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
-    wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+    if (active_runs_.load(std::memory_order_acquire) > 0 && spin_.load(std::memory_order_relaxed))
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen || stop_.load(); });
+    std::unique_lock<std::mutex> lock(mutex_);
+    wake_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
     if (stop_) return;
-    seen = generation_;
+    seen = generation_.load();
     run_chunks(lock);
   }
 }
@@ -64,6 +91,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     fn(0, n);
     return;
   }
+  spin_.store(true, std::memory_order_relaxed);
   std::unique_lock<std::mutex> lock(mutex_);
   job_ = &fn;
   job_n_ = n;
@@ -75,7 +103,13 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   wake_.notify_all();
   const int64_t ran = run_chunks(lock);
   const Clock::time_point caller_done = Clock::now();
-  done_.wait(lock, [&] { return chunks_done_ == chunks_total_; });
+  const int64_t total = chunks_total_;
+  if (chunks_done_.load() != total) {
+    lock.unlock();
+    spin_until([&] { return chunks_done_.load(std::memory_order_acquire) == total; });
+    lock.lock();
+    done_.wait(lock, [&] { return chunks_done_.load() == total; });
+  }
   job_ = nullptr;
   lock.unlock();
   // A worker that took a chunk and was then descheduled (another process holds its core) leaves the
@@ -86,6 +120,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   const auto chunk_time = (caller_done - start) / std::max<int64_t>(ran, 1);
   if (end - caller_done > 2 * chunk_time + std::chrono::microseconds(200)) {
     serial_until_ = end + serial_period_;
+    spin_.store(false, std::memory_order_relaxed);  // idle workers sleep rather than take the core back
     serial_period_ = std::min<Clock::duration>(2 * serial_period_, kMaxSerialPeriod);
   } else {
     serial_period_ = std::max<Clock::duration>(serial_period_ / 2, kMinSerialPeriod);

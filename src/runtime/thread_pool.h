@@ -1,6 +1,9 @@
-// A fixed pool of worker threads for data-parallel loops inside kernels. Workers sleep on a
-// condition variable between jobs: no spinning after a run finishes.
+// A fixed pool of worker threads for data-parallel loops inside kernels. While a model run is in progress
+// (RunScope), idle workers spin briefly for the next loop, since waking a sleeping thread costs more than
+// most operators of a light model take; otherwise, and once the brief spin finds nothing, they sleep on a
+// condition variable: no spinning after a run finishes.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -28,6 +31,22 @@ class ThreadPool {
   // on the caller and the workers; returns when all are done.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
+  // Marks a model run in progress (nestable: subgraph runs open their own).
+  class RunScope {
+   public:
+    explicit RunScope(ThreadPool* pool) : pool_(pool) {
+      if (pool_) pool_->active_runs_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    ~RunScope() {
+      if (pool_) pool_->active_runs_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+    RunScope(const RunScope&) = delete;
+    RunScope& operator=(const RunScope&) = delete;
+
+   private:
+    ThreadPool* pool_;
+  };
+
   // Physical cores of this machine (logical CPUs / SMT siblings), at least 1.
   static int physical_cores();
 
@@ -46,9 +65,13 @@ class ThreadPool {
   std::condition_variable wake_, done_;
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0, job_chunk_ = 0;
-  int64_t next_chunk_ = 0, chunks_total_ = 0, chunks_done_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  int64_t next_chunk_ = 0, chunks_total_ = 0;
+  // Written under the mutex; read without it by spinning threads.
+  std::atomic<int64_t> chunks_done_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<int> active_runs_{0};
+  std::atomic<bool> spin_{true};  // false while contention has loops on the caller alone
   // Contention fallback (parallel_for runs on the caller alone until serial_until_); touched only by the
   // calling thread.
   static constexpr std::chrono::milliseconds kMinSerialPeriod{5}, kMaxSerialPeriod{500};

@@ -87,16 +87,17 @@ void ConvIgemmF32::pack(const float* weights, const float* bias, int64_t out_cha
   kernel_w_ = kernel_w;
   blocks_ = (out_channels + kBlock - 1) / kBlock;
   const int64_t taps = kernel_h * kernel_w;
-  packed_.assign(static_cast<size_t>(blocks_ * taps * channels * kBlock), 0.f);
+  packed_.resize(static_cast<size_t>(blocks_ * taps * channels * kBlock));
   bias_.assign(static_cast<size_t>(blocks_ * kBlock), 0.f);
-  for (int64_t m = 0; m < out_channels; ++m) {
-    const int64_t b = m / kBlock, col = m % kBlock;
-    for (int64_t c = 0; c < channels; ++c)
-      for (int64_t t = 0; t < taps; ++t)
-        packed_[static_cast<size_t>(((b * taps + t) * channels + c) * kBlock + col)] =
-            weights[(m * channels + c) * taps + t];
-    if (bias) bias_[static_cast<size_t>(m)] = bias[m];
-  }
+  float* dst = packed_.data();  // written in order: this runs for every convolution at load
+  for (int64_t b = 0; b < blocks_; ++b)
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t c = 0; c < channels; ++c)
+        for (int64_t col = 0; col < kBlock; ++col) {
+          const int64_t m = b * kBlock + col;
+          *dst++ = m < out_channels ? weights[(m * channels + c) * taps + t] : 0.f;
+        }
+  if (bias) std::copy(bias, bias + out_channels, bias_.begin());
   zeros_.assign(static_cast<size_t>(channels), 0.f);
   out_min_ = out_min;
   out_max_ = out_max;
