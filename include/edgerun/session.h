@@ -88,6 +88,11 @@ struct NodeSummary {
   int64_t flops = 0;  // estimated multiply-adds x2 (0 when not estimated)
 };
 
+// Runs a model. Sessions may share one Model (each then optimizes its own copy of the graph). A
+// session given the only reference to its model (`Session s(Model::load(path))`, or std::move) takes
+// it over, as a runtime session owns its model: the graph is optimized in place and weights that
+// kernels have packed into their own layout are freed, so they are not held twice; the model then
+// keeps their shapes only, and model() shows the optimized graph.
 class Session {
  public:
   explicit Session(std::shared_ptr<Model> model, SessionOptions options = {});

@@ -116,6 +116,10 @@ class Kernel {
   virtual void run(RunContext& ctx) = 0;
   // Ops whose result varies between runs (random generators) are never constant-folded.
   virtual bool deterministic() const { return true; }
+  // True when prepare() copied constant input `index` into the kernel's own packed form and neither
+  // run() nor a later prepare() (new input shapes) reads that tensor's data again: the executor may
+  // then free it, so the weights are not held twice.
+  virtual bool packed_input(size_t index) const { return false; }
 };
 
 // Factories get the node (attributes) and the opset version of its domain; they may throw Error

@@ -1,4 +1,6 @@
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "passes/graph_edit.h"
 #include "passes/passes.h"
@@ -55,6 +57,14 @@ int fuse_conv_batchnorm(Graph& g) {
     const std::string w_name = names.make(conv.inputs[1] + "_bn"), b_name = names.make(conv.outputs[0] + "_bias_bn");
     g.initializers[w_name] = new_w;
     g.initializers[b_name] = new_b;
+    // Constants only this pair read go now, not at the end of the passes: a model of 100 MB of
+    // weights would otherwise hold both the original and the folded weights at once.
+    std::vector<std::string> replaced(bn.inputs.begin() + 1, bn.inputs.end());
+    replaced.insert(replaced.end(), conv.inputs.begin() + 1, conv.inputs.end());
+    for (const auto& name : replaced) {
+      auto it = uses.find(name);
+      if (!name.empty() && it != uses.end() && it->second == 1) g.initializers.erase(name);
+    }
     conv.inputs.resize(3);
     conv.inputs[1] = w_name;
     conv.inputs[2] = b_name;

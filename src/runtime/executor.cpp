@@ -32,7 +32,8 @@ constexpr size_t kOutputSlots = 8;
 bool folds_from_shape_alone(const Node& n) { return n.domain.empty() && (n.op_type == "Shape" || n.op_type == "Size"); }
 }  // namespace
 
-Executor::Executor(const Graph& graph, ThreadPool* threads) : graph_(graph), threads_(threads) {
+Executor::Executor(const Graph& graph, ThreadPool* threads, Graph* owned_graph)
+    : graph_(graph), threads_(threads), owned_graph_(owned_graph) {
   for (const auto& [name, t] : graph.initializers) {
     const int id = value_id(name);
     constants_.resize(value_names_.size());
@@ -221,12 +222,13 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
     if (!constants_[id].empty()) {
       p->values[id] = constants_[id];
       known[id] = true;
-      stats_.weight_bytes += constants_[id].nbytes();
+      if (constants_[id].raw()) stats_.weight_bytes += constants_[id].nbytes();  // freed ones keep a shape only
     }
   for (size_t i = 0; i < input_ids_.size(); ++i)
     p->values[input_ids_[i]] = Tensor::borrow(input_dtypes[i], input_shapes[i], nullptr);
 
   size_t scratch_bytes = 0;
+  std::vector<int> packed_uses(value_names_.size(), 0);
   std::vector<int> def_step(value_names_.size(), -1), last_step(value_names_.size(), -1);
   for (size_t k = 0; k < nodes_.size(); ++k) {
     ExecNode& e = nodes_[k];
@@ -272,6 +274,7 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
         if (!unset_sink(i)) { known[e.outputs[i]] = true; p->folded.push_back(p->values[e.outputs[i]]); }
       continue;
     }
+    if (owned_graph_) release_packed_constants(e, *p, packed_uses);
     const int step = static_cast<int>(p->run_nodes.size());
     p->run_nodes.push_back(k);
     scratch_bytes = std::max(scratch_bytes, pctx.scratch_bytes());
@@ -320,6 +323,20 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
   plan_ = std::move(p);
   dynamic_ = false;
   return true;
+}
+
+void Executor::release_packed_constants(const ExecNode& e, StaticPlan& p, std::vector<int>& packed_uses) {
+  for (size_t i = 0; i < e.inputs.size(); ++i) {
+    const int id = e.inputs[i];
+    if (id < 0 || constants_[id].empty() || constants_[id].raw() == nullptr || !e.kernel->packed_input(i)) continue;
+    if (++packed_uses[id] < use_counts_[id]) continue;  // another consumer (or a graph output) may read it
+    const Tensor shape_only = Tensor::borrow(constants_[id].dtype(), constants_[id].shape(), nullptr);
+    stats_.weight_bytes -= constants_[id].nbytes();
+    constants_[id] = shape_only;
+    p.values[id] = shape_only;
+    auto it = owned_graph_->initializers.find(value_names_[id]);
+    if (it != owned_graph_->initializers.end()) it->second = shape_only;
+  }
 }
 
 std::vector<Tensor> Executor::run_static(const std::vector<Tensor>& inputs, const OuterResolver& outer) {

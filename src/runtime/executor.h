@@ -18,7 +18,10 @@ using OuterResolver = std::function<const Tensor*(const std::string&)>;
 class Executor {
  public:
   // `graph` must outlive the executor. Subgraph executors resolve free names through `outer` at run.
-  explicit Executor(const Graph& graph, ThreadPool* threads = nullptr);
+  // With `owned_graph` (the same graph, writable, held by no one else), constants that every consumer
+  // has packed into its kernel are freed while planning, from the graph as well: they leave only
+  // their shape behind.
+  explicit Executor(const Graph& graph, ThreadPool* threads = nullptr, Graph* owned_graph = nullptr);
   ~Executor();
 
   // Inputs in graph input order. Outputs in graph output order (owned copies).
@@ -56,8 +59,11 @@ class Executor {
   void record(size_t node_index, std::chrono::steady_clock::time_point start);
   [[noreturn]] void rethrow_with_context(const ExecNode& n, const char* phase) const;
 
+  void release_packed_constants(const ExecNode& e, StaticPlan& p, std::vector<int>& packed_uses);
+
   const Graph& graph_;
   ThreadPool* threads_;
+  Graph* owned_graph_;
   std::vector<std::string> value_names_;
   std::map<std::string, int> value_ids_;
   std::vector<Tensor> constants_;          // by value id; empty if not constant

@@ -22,12 +22,20 @@ Session::Session(std::shared_ptr<Model> model, SessionOptions options) : model_(
   const int threads = options.num_threads > 0 ? options.num_threads : ThreadPool::physical_cores();
   if (threads > 1) impl_->threads = std::make_unique<ThreadPool>(threads);
   const Graph* graph = &model_->graph();
+  Graph* owned = nullptr;
   if (options.optimize) {
-    impl_->optimized = std::make_unique<Graph>(model_->graph());
-    optimize_graph(*impl_->optimized, xnnpack_available());
-    graph = impl_->optimized.get();
+    if (model_.use_count() == 1) {
+      // The session holds the only reference: optimize the model's own graph rather than a copy, and
+      // let the executor free the weights its kernels pack (see Session in session.h).
+      owned = &model_->mutable_graph();
+    } else {
+      impl_->optimized = std::make_unique<Graph>(model_->graph());
+      owned = impl_->optimized.get();
+    }
+    optimize_graph(*owned, xnnpack_available());
+    graph = owned;
   }
-  impl_->executor = std::make_unique<Executor>(*graph, impl_->threads.get());
+  impl_->executor = std::make_unique<Executor>(*graph, impl_->threads.get(), owned);
   if (options.profile) impl_->executor->enable_profiling();
   // Plan ahead when every input shape is fixed, so load reports memory and the first run is steady.
   std::map<std::string, Shape> shapes;

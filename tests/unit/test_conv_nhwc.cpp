@@ -138,3 +138,44 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 
 }  // namespace
+
+namespace {
+
+// Weights the session's kernels packed are freed when the session owns the model, and only then; the
+// session still runs, including after re-planning for another batch size.
+TEST(SessionWeights, PackedWeightsAreFreedOnlyFromAnOwnedModel) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  const ConvCase c{"owned", -1, 16, 24, 8, 8, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu"};  // symbolic batch
+  SessionOptions off;
+  off.optimize = false;
+  Session reference(conv_model(c), off);
+  auto run_both = [&](Session& fast, int64_t batch) {
+    Tensor x(DType::kFloat32, {batch, c.channels, c.height, c.width});
+    const auto values = uniform(static_cast<size_t>(x.numel()), 4.f, 9);
+    std::copy(values.begin(), values.end(), x.data<float>());
+    const Tensor expected = reference.run({{"x", x}}).at(0);
+    const Tensor got = fast.run({{"x", x}}).at(0);
+    ASSERT_EQ(got.shape(), expected.shape());
+    for (int64_t i = 0; i < got.numel(); ++i)
+      ASSERT_NEAR(got.data<float>()[i], expected.data<float>()[i], 1e-4f) << "batch " << batch << " element " << i;
+  };
+
+  auto shared = conv_model(c);
+  Session shares(shared);
+  EXPECT_NE(shared->graph().initializers.at("w").raw(), nullptr) << "a model others hold keeps its weights";
+  run_both(shares, 1);
+
+  Session owns(conv_model(c));
+  run_both(owns, 1);  // plans (the batch is symbolic), packing and freeing the weights
+  const auto& inits = owns.model().graph().initializers;
+  for (const auto& [name, t] : inits)
+    if (t.rank() == 4) {
+      EXPECT_EQ(t.raw(), nullptr) << name << " was packed by the convolution and should be freed";
+      EXPECT_EQ(t.shape(), (Shape{24, 16, 3, 3}));
+    }
+  EXPECT_EQ(owns.stats().weight_bytes, 0u);
+  run_both(owns, 3);  // new shapes: planned again without the freed weights
+  EXPECT_EQ(owns.stats().weight_bytes, 0u);
+}
+
+}  // namespace

@@ -397,15 +397,18 @@ int run_bench(const BenchOptions& opt) {
   std::vector<Stream> streams(static_cast<size_t>(opt.streams));
   SessionOptions so0 = so;
   so0.profile = opt.profile;
-  streams[0].session = std::make_unique<Session>(model, so0);
-  std::map<std::string, Shape> shapes = resolve_shapes(*model, opt.shapes);
+  // A single stream hands the session the only reference, as an application would: the session then
+  // frees the weights its kernels pack. Streams share one model.
+  streams[0].session = std::make_unique<Session>(opt.streams == 1 ? std::move(model) : model, so0);
+  const Model& m = streams[0].session->model();
+  std::map<std::string, Shape> shapes = resolve_shapes(m, opt.shapes);
   std::map<std::string, Tensor> feeds;
   for (auto& [name, t] : file_inputs) {
     if (name.empty()) {
-      if (model->inputs().size() != 1)
-        throw Error(ErrorCode::kInvalidArgument, "the model has " + std::to_string(model->inputs().size()) +
+      if (m.inputs().size() != 1)
+        throw Error(ErrorCode::kInvalidArgument, "the model has " + std::to_string(m.inputs().size()) +
                                                      " inputs: bind each with --input NAME=FILE");
-      name = model->inputs()[0].name;
+      name = m.inputs()[0].name;
     }
     if (!shapes.count(name)) throw Error(ErrorCode::kInvalidArgument, "--input: the model has no input '" + name + "'");
     feeds[name] = t;
@@ -413,7 +416,7 @@ int run_bench(const BenchOptions& opt) {
   }
   // The Session plans by itself when every declared dim is fixed; plan again only for other shapes.
   bool declared_plan = true;
-  for (const auto& in : model->inputs()) {
+  for (const auto& in : m.inputs()) {
     Shape declared;
     for (const auto& d : in.dims) declared.push_back(d.value);
     declared_plan = declared_plan && in.has_shape && declared == shapes.at(in.name);
@@ -422,7 +425,7 @@ int run_bench(const BenchOptions& opt) {
   const double load_ms = ms_since(load_start);
 
   std::mt19937_64 rng(opt.seed);
-  for (const auto& in : model->inputs())
+  for (const auto& in : m.inputs())
     if (!feeds.count(in.name)) feeds[in.name] = random_tensor(in.dtype, shapes.at(in.name), rng, in.name);
 
   std::map<std::string, Tensor> references;
@@ -430,12 +433,12 @@ int run_bench(const BenchOptions& opt) {
     const auto binding = split_binding(spec, "--reference");
     const std::string& name = binding.first;
     const std::string& file = binding.second;
-    const auto& outs = model->outputs();
+    const auto& outs = m.outputs();
     if (std::none_of(outs.begin(), outs.end(), [&](const ValueDesc& d) { return d.name == name; }))
       throw Error(ErrorCode::kInvalidArgument, "--reference: the model has no output '" + name + "'");
     references[name] = load_tensor_any(file);
   }
-  if (!references.empty() && opt.inputs.size() < model->inputs().size())
+  if (!references.empty() && opt.inputs.size() < m.inputs().size())
     std::cerr << "warning: --reference with random inputs; give the reference's inputs with --input\n";
 
   const auto first_start = Clock::now();
@@ -528,7 +531,7 @@ int run_bench(const BenchOptions& opt) {
   for (const auto& entry : references) {
     const std::string& name = entry.first;
     const Tensor& ref = entry.second;
-    const auto& outs = model->outputs();
+    const auto& outs = m.outputs();
     const size_t idx = std::find_if(outs.begin(), outs.end(), [&](const ValueDesc& d) { return d.name == name; }) - outs.begin();
     accuracy.push_back(compare_output(name, first_outputs[idx], ref));
   }
@@ -595,7 +598,7 @@ int run_bench(const BenchOptions& opt) {
     json in = json::object();
     for (const auto& [name, t] : feeds) in[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}};
     j["inputs"] = in;
-    j["input_data"] = opt.inputs.empty() ? "random" : (opt.inputs.size() < model->inputs().size() ? "mixed" : "file");
+    j["input_data"] = opt.inputs.empty() ? "random" : (opt.inputs.size() < m.inputs().size() ? "mixed" : "file");
     if (!accuracy.empty()) {
       json arr = json::array();
       double max_abs = 0, max_rel = 0;

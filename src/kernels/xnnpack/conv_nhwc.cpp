@@ -56,6 +56,11 @@ class ConvNhwc final : public Kernel {
     create_operator(ctx, g, channels, out_channels, w);
   }
 
+  // The XNNPACK operator is created again only when the padding changes, which explicit pads never do.
+  bool packed_input(size_t index) const override {
+    return (index == 1 || index == 2) && (igemm_ || (op_ && attrs_.auto_pad == AutoPad::kNotSet));
+  }
+
   void run(RunContext& ctx) override {
     if (empty_) return;
     if (igemm_) {

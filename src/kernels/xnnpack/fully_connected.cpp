@@ -36,6 +36,8 @@ class FullyConnected final : public Kernel {
     op_.reset(op);
   }
 
+  bool packed_input(size_t index) const override { return op_ && (index == 1 || index == 2); }
+
   void run(RunContext& ctx) override {
     if (empty_) return;
     if (!op_) ctx.fail("empty inner dimension");
