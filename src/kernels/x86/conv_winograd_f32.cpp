@@ -20,7 +20,20 @@ constexpr int64_t kBlock = 16;  // output channels per micro-kernel call
 // over the points find them in L2 (1 MiB per core here) beside the transformed weights.
 constexpr size_t kBlockBytes = 384 * 1024;
 constexpr int64_t kMaxBlockTiles = 96;
-static int64_t kSubBlocks = getenv("WG_SUB") ? atoi(getenv("WG_SUB")) : 4;
+constexpr int64_t kSubBlocks = 4;  // 16-channel blocks per output transform pass
+// Transformed weights larger than this are streamed from L3 or memory for every block of tiles.
+constexpr size_t kCachedWeightBytes = 512 * 1024;
+// Winograd wins while each tile's share of that streaming stays under this (measured: F4 at 13x13
+// 64->256 with 147 KB per tile runs 1.8x faster than the direct kernel, at 10x10 128->256 with 524 KB no
+// faster than F2; at 7x7 512->512 both tile sizes, at 1+ MB per tile, are slower than direct).
+constexpr size_t kMaxWeightBytesPerTile = 256 * 1024;
+
+int64_t block_tiles_for(int64_t points, int64_t channels, int64_t out_channels, int64_t tiles) {
+  const int64_t padded = (channels + 7) / 8 * 8, blocks = (out_channels + kBlock - 1) / kBlock;
+  const int64_t row_floats = points * (padded + std::min(blocks, kSubBlocks) * kBlock);
+  const int64_t fit = static_cast<int64_t>(kBlockBytes / sizeof(float)) / row_floats / kRows * kRows;
+  return std::min(std::clamp<int64_t>(fit, kRows, kMaxBlockTiles), std::max<int64_t>(tiles, 1));
+}
 
 #ifdef EDGERUN_WINOGRAD_AVX2
 #define EDGERUN_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
@@ -221,6 +234,19 @@ bool ConvWinogradF32::supported() {
 #endif
 }
 
+int ConvWinogradF32::choose_tile(int64_t channels, int64_t out_channels, int64_t batch, int64_t out_h,
+                                 int64_t out_w) {
+  for (int tile : {4, 2}) {
+    const int64_t points = (tile + 2) * (tile + 2);
+    const int64_t tiles = batch * ((out_h + tile - 1) / tile) * ((out_w + tile - 1) / tile);
+    const size_t weight_bytes = static_cast<size_t>(points * channels * out_channels) * sizeof(float);
+    const int64_t reuse = weight_bytes > kCachedWeightBytes ? block_tiles_for(points, channels, out_channels, tiles)
+                                                            : std::max<int64_t>(tiles, 1);
+    if (weight_bytes / static_cast<size_t>(reuse) <= kMaxWeightBytesPerTile) return tile;
+  }
+  return 0;
+}
+
 ConvWinogradF32::ConvWinogradF32(int tile) : tile_(tile == 2 ? 2 : 4), alpha_(tile_ + 2), points_(alpha_ * alpha_) {}
 
 void ConvWinogradF32::pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels,
@@ -267,9 +293,7 @@ void ConvWinogradF32::set_geometry(const ConvWinogradGeometry& geometry) {
   tiles_w_ = (geometry.out_w + tile_ - 1) / tile_;
   tiles_ = geometry.batch * tiles_h_ * tiles_w_;
   const int64_t row_floats = points_ * (channels_padded_ + std::min(blocks_, kSubBlocks) * kBlock);
-  static const size_t budget = getenv("WG_BUDGET") ? atoi(getenv("WG_BUDGET")) * 1024 : kBlockBytes;
-  const int64_t fit = static_cast<int64_t>(budget / sizeof(float)) / row_floats / kRows * kRows;
-  block_tiles_ = std::min(std::clamp<int64_t>(fit, kRows, kMaxBlockTiles), std::max<int64_t>(tiles_, 1));
+  block_tiles_ = block_tiles_for(points_, channels_, out_channels_, tiles_);
   tile_blocks_ = (tiles_ + block_tiles_ - 1) / block_tiles_;
   slice_floats_ = static_cast<size_t>((block_tiles_ * row_floats + 15) / 16 * 16);
   // One slice per concurrent work item: run() uses at most 4 per thread.

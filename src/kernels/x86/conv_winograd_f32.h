@@ -22,6 +22,10 @@ class ConvWinogradF32 {
   // True when this CPU runs the AVX2/FMA kernel (checked once).
   static bool supported();
 
+  // The tile size that runs this convolution faster than the direct kernel, or 0 where none does: the
+  // transformed weights (16 or 36 floats per 3x3 filter) must be reused over enough tiles.
+  static int choose_tile(int64_t channels, int64_t out_channels, int64_t batch, int64_t out_h, int64_t out_w);
+
   // tile: outputs per tile side, 2 (F(2x2,3x3)) or 4 (F(4x4,3x3)).
   explicit ConvWinogradF32(int tile);
   int tile() const { return tile_; }

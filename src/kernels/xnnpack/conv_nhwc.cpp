@@ -22,12 +22,11 @@ int winograd_override() {
 }
 
 // Winograd tile size for a 3x3 stride-1 ungrouped convolution, or 0 for the direct kernel.
-int winograd_tile(int64_t channels, int64_t out_channels, int64_t out_h, int64_t out_w) {
+int winograd_tile(int64_t channels, int64_t out_channels, int64_t batch, int64_t out_h, int64_t out_w) {
   const int forced = winograd_override();
   if (forced == 0) return 0;
   if (forced == 2 || forced == 4) return forced;
-  (void)channels, (void)out_channels, (void)out_h, (void)out_w;
-  return 4;
+  return ConvWinogradF32::choose_tile(channels, out_channels, batch, out_h, out_w);
 }
 
 class ConvNhwc final : public Kernel {
@@ -60,7 +59,7 @@ class ConvNhwc final : public Kernel {
     empty_ = shape_numel(x) == 0 || g.out[0] * g.out[1] == 0;
     const bool winograd_shape = group_ == 1 && w[2] == 3 && w[3] == 3 && g.stride[0] == 1 && g.stride[1] == 1 &&
                                 g.dilation[0] == 1 && g.dilation[1] == 1 && ConvWinogradF32::supported();
-    const int tile = winograd_shape ? winograd_tile(channels, out_channels, g.out[0], g.out[1]) : 0;
+    const int tile = winograd_shape ? winograd_tile(channels, out_channels, x[0], g.out[0], g.out[1]) : 0;
     use_winograd_ = tile != 0;
     if (use_winograd_) {
       if (!winograd_ || winograd_->tile() != tile) {
