@@ -20,12 +20,13 @@ constexpr int64_t kBlock = 16;  // output channels per micro-kernel call
 // over the points find them in L2 (1 MiB per core here) beside the transformed weights.
 constexpr size_t kBlockBytes = 384 * 1024;
 constexpr int64_t kMaxBlockTiles = 96;
-constexpr int64_t kSubBlocks = 4;  // 16-channel blocks per output transform pass
+constexpr int64_t kSubBlocks = 4;  // 16-channel blocks multiplied before each output transform pass
 // Transformed weights larger than this are streamed from L3 or memory for every block of tiles.
 constexpr size_t kCachedWeightBytes = 512 * 1024;
-// Winograd wins while each tile's share of that streaming stays under this (measured: F4 at 13x13
-// 64->256 with 147 KB per tile runs 1.8x faster than the direct kernel, at 10x10 128->256 with 524 KB no
-// faster than F2; at 7x7 512->512 both tile sizes, at 1+ MB per tile, are slower than direct).
+// Winograd wins while each tile's share of that streaming stays under this. Measured on one core: F4
+// runs 13x13 64->256 (147 KB per tile) 1.8x faster than the direct kernel; at 10x10 128->256 F4
+// (524 KB) is no faster than F2 (84 KB); at 14x14 256->256 F2 (233 KB) beats F4 (1.5 MB), 1.5x against
+// 1.3x; at 7x7 512->512 both (1+ MB) are slower than direct.
 constexpr size_t kMaxWeightBytesPerTile = 256 * 1024;
 
 int64_t block_tiles_for(int64_t points, int64_t channels, int64_t out_channels, int64_t tiles) {

@@ -3,6 +3,9 @@
 // an optional fused output clamp. The weights are packed once, when the operator is created.
 // Ungrouped convolutions run on the AVX2/FMA indirect GEMM where the CPU has it (several times faster
 // than this XNNPACK build here); grouped and depthwise ones, and other CPUs, go through XNNPACK.
+// That GEMM runs at the FMA peak, so 3x3 stride-1 ones go further with Winograd (fewer multiplies)
+// wherever enough tiles share its larger transformed weights (ConvWinogradF32::choose_tile: at 7x7
+// 512->512, as at the end of ResNets, the direct kernel stays faster).
 #include <algorithm>
 #include <cstdlib>
 
