@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
 
@@ -79,6 +80,19 @@ std::shared_ptr<Model> conv_model(const ConvCase& c) {
   return Model::load_from_memory(bytes.data(), bytes.size());
 }
 
+// Sets an environment variable for a scope ("" unsets it).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (*value) setenv(name, value, 1);
+    else unsetenv(name);
+  }
+  ~ScopedEnv() { unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
 class ConvNhwcF32 : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(ConvNhwcF32, MatchesReferenceConv) {
@@ -96,24 +110,32 @@ TEST_P(ConvNhwcF32, MatchesReferenceConv) {
   for (int64_t i = 0; i < expected.numel(); ++i) scale = std::max(scale, std::fabs(expected.data<float>()[i]));
   ASSERT_GT(scale, 0.f);
 
-  for (int threads : {1, 2}) {
-    const uint64_t pool_calls = ThreadPool::xnnpack_parallel_calls();
-    SessionOptions on;
-    on.num_threads = threads;
-    Session fast(model, on);
-    const Tensor got = fast.run({{"x", x}}).at(0);
-    ASSERT_EQ(got.shape(), expected.shape());
-    float worst = 0.f;
-    for (int64_t i = 0; i < got.numel(); ++i)
-      worst = std::max(worst, std::fabs(got.data<float>()[i] - expected.data<float>()[i]));
-    EXPECT_LT(worst / scale, 1e-5) << threads << " threads";
-    // XNNPACK's parallel loops (the depthwise convolutions) run on the session's own pool.
-    if (c.group != 1 && threads > 1) EXPECT_GT(ThreadPool::xnnpack_parallel_calls(), pool_calls);
-    std::vector<std::string> ops;
-    for (const auto& s : fast.node_summaries()) ops.push_back(s.op_type);
-    EXPECT_EQ(std::count(ops.begin(), ops.end(), "ConvNhwc"), 1);
-    EXPECT_EQ(std::count(ops.begin(), ops.end(), "Relu") + std::count(ops.begin(), ops.end(), "Clip"), 0)
-        << "activation not fused";
+  // Winograd cases run with the default choice and with each tile size forced.
+  const bool winograd = c.name.rfind("winograd", 0) == 0;
+  const std::vector<const char*> tiles = winograd ? std::vector<const char*>{"", "2", "4"} : std::vector<const char*>{""};
+  for (const char* tile : tiles) {
+    ScopedEnv env("EDGERUN_CONV_WINOGRAD", tile);
+    for (int threads : {1, 2}) {
+      const uint64_t pool_calls = ThreadPool::xnnpack_parallel_calls();
+      SessionOptions on;
+      on.num_threads = threads;
+      Session fast(model, on);
+      const Tensor got = fast.run({{"x", x}}).at(0);
+      ASSERT_EQ(got.shape(), expected.shape());
+      float worst = 0.f;
+      for (int64_t i = 0; i < got.numel(); ++i)
+        worst = std::max(worst, std::fabs(got.data<float>()[i] - expected.data<float>()[i]));
+      // F(4x4,3x3) rounds to a few 1e-6 of the largest pre-activation value, which a clamp (Relu6) can
+      // put well above `scale`.
+      EXPECT_LT(worst / scale, winograd ? 5e-5 : 1e-5) << threads << " threads, EDGERUN_CONV_WINOGRAD=" << tile;
+      // XNNPACK's parallel loops (the depthwise convolutions) run on the session's own pool.
+      if (c.group != 1 && threads > 1) EXPECT_GT(ThreadPool::xnnpack_parallel_calls(), pool_calls);
+      std::vector<std::string> ops;
+      for (const auto& s : fast.node_summaries()) ops.push_back(s.op_type);
+      EXPECT_EQ(std::count(ops.begin(), ops.end(), "ConvNhwc"), 1);
+      EXPECT_EQ(std::count(ops.begin(), ops.end(), "Relu") + std::count(ops.begin(), ops.end(), "Clip"), 0)
+          << "activation not fused";
+    }
   }
 }
 
@@ -134,7 +156,14 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{"depthwise_channel_tails", 2, 44, 44, 7, 6, 3, 3, {}, {}, {1, 1, 1, 1}, "", true, 44},
                       ConvCase{"depthwise_few_channels", 1, 5, 5, 6, 6, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, "", false, 5},
                       ConvCase{"depthwise_k5_stride2", 1, 72, 72, 11, 10, 5, 5, {2, 2}, {}, {2, 2, 2, 2}, "Relu", true, 72},
-                      ConvCase{"depthwise_dilated_asymmetric", 1, 40, 40, 8, 9, 3, 3, {1, 2}, {2, 1}, {0, 2, 1, 0}, "", true, 40}),
+                      ConvCase{"depthwise_dilated_asymmetric", 1, 40, 40, 8, 9, 3, 3, {1, 2}, {2, 1}, {0, 2, 1, 0}, "", true, 40},
+                      // 3x3 stride 1: Winograd, tiles cut by the image edge, channels off 8 and 16.
+                      ConvCase{"winograd_pad1", 1, 32, 32, 28, 28, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu"},
+                      ConvCase{"winograd_pad0_odd", 1, 19, 37, 23, 21, 3, 3, {}, {}, {}, "Relu6"},
+                      ConvCase{"winograd_batch2_no_bias", 2, 13, 24, 17, 30, 3, 3, {}, {}, {1, 1, 1, 1}, "", false},
+                      ConvCase{"winograd_asymmetric_pads", 1, 40, 7, 14, 15, 3, 3, {}, {}, {0, 2, 1, 0}, ""},
+                      ConvCase{"winograd_many_channels", 1, 160, 150, 14, 14, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu"},
+                      ConvCase{"winograd_small_image", 3, 24, 20, 7, 7, 3, 3, {}, {}, {1, 1, 1, 1}, ""}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 
 }  // namespace

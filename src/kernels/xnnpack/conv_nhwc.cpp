@@ -3,14 +3,34 @@
 // an optional fused output clamp. The weights are packed once, when the operator is created.
 // Ungrouped convolutions run on the AVX2/FMA indirect GEMM where the CPU has it (several times faster
 // than this XNNPACK build here); grouped and depthwise ones, and other CPUs, go through XNNPACK.
+// That GEMM runs at the FMA peak, so 3x3 stride-1 ones go further with Winograd (fewer multiplies)
+// wherever enough tiles share its larger transformed weights (ConvWinogradF32::choose_tile: at 7x7
+// 512->512, as at the end of ResNets, the direct kernel stays faster).
 #include <algorithm>
+#include <cstdlib>
 
 #include "kernels/reference/window_geometry.h"
 #include "kernels/x86/conv_igemm_f32.h"
+#include "kernels/x86/conv_winograd_f32.h"
 #include "kernels/xnnpack/xnnpack_common.h"
 
 namespace edgerun {
 namespace {
+
+// EDGERUN_CONV_WINOGRAD=0 keeps every convolution on the direct kernels (for A/B timing); 2 or 4 forces
+// that tile size wherever Winograd applies.
+int winograd_override() {
+  const char* s = std::getenv("EDGERUN_CONV_WINOGRAD");
+  return s && *s ? std::atoi(s) : -1;
+}
+
+// Winograd tile size for a 3x3 stride-1 ungrouped convolution, or 0 for the direct kernel.
+int winograd_tile(int64_t channels, int64_t out_channels, int64_t batch, int64_t out_h, int64_t out_w) {
+  const int forced = winograd_override();
+  if (forced == 0) return 0;
+  if (forced == 2 || forced == 4) return forced;
+  return ConvWinogradF32::choose_tile(channels, out_channels, batch, out_h, out_w);
+}
 
 class ConvNhwc final : public Kernel {
  public:
@@ -40,6 +60,21 @@ class ConvNhwc final : public Kernel {
     height_ = x[1];
     width_ = x[2];
     empty_ = shape_numel(x) == 0 || g.out[0] * g.out[1] == 0;
+    const bool winograd_shape = group_ == 1 && w[2] == 3 && w[3] == 3 && g.stride[0] == 1 && g.stride[1] == 1 &&
+                                g.dilation[0] == 1 && g.dilation[1] == 1 && ConvWinogradF32::supported();
+    const int tile = winograd_shape ? winograd_tile(channels, out_channels, x[0], g.out[0], g.out[1]) : 0;
+    use_winograd_ = tile != 0;
+    if (use_winograd_) {
+      if (!winograd_ || winograd_->tile() != tile) {
+        winograd_ = std::make_unique<ConvWinogradF32>(tile);
+        winograd_->pack(ctx.require_value(1).data<float>(),
+                        ctx.has_input(2) ? ctx.require_value(2).data<float>() : nullptr, out_channels, channels,
+                        range_.min, range_.max);
+      }
+      winograd_->set_geometry({x[0], x[1], x[2], g.out[0], g.out[1], g.pad_begin[0], g.pad_begin[1]});
+      ctx.request_scratch(winograd_->scratch_bytes());
+      return;
+    }
     if (group_ == 1 && w[2] * w[3] <= ConvIgemmF32::kMaxTaps && ConvIgemmF32::supported()) {
       if (!igemm_) {
         igemm_ = std::make_unique<ConvIgemmF32>();
@@ -63,6 +98,10 @@ class ConvNhwc final : public Kernel {
 
   void run(RunContext& ctx) override {
     if (empty_) return;
+    if (use_winograd_) {
+      winograd_->run(ctx.input(0).data<float>(), ctx.output(0).data<float>(), ctx.scratch(), ctx.threads());
+      return;
+    }
     if (igemm_) {
       igemm_->run(ctx.input(0).data<float>(), ctx.output(0).data<float>(), ctx.threads());
       return;
@@ -103,6 +142,8 @@ class ConvNhwc final : public Kernel {
   OutputRange range_;
   XnnOperator op_;
   std::unique_ptr<ConvIgemmF32> igemm_;
+  std::unique_ptr<ConvWinogradF32> winograd_;
+  bool use_winograd_ = false;
   std::vector<int64_t> pads_;
   size_t batch_ = 0, height_ = 0, width_ = 0;
   bool empty_ = false;

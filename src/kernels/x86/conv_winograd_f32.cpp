@@ -1,0 +1,365 @@
+#include "kernels/x86/conv_winograd_f32.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "runtime/thread_pool.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define EDGERUN_WINOGRAD_AVX2 1
+#endif
+
+namespace edgerun {
+namespace {
+
+constexpr int64_t kRows = 6;    // tiles per micro-kernel call
+constexpr int64_t kBlock = 16;  // output channels per micro-kernel call
+// Transformed inputs and outputs of one block of tiles stay within this many bytes, so that the GEMMs
+// over the points find them in L2 (1 MiB per core here) beside the transformed weights.
+constexpr size_t kBlockBytes = 384 * 1024;
+constexpr int64_t kMaxBlockTiles = 96;
+constexpr int64_t kSubBlocks = 4;  // 16-channel blocks multiplied before each output transform pass
+// Transformed weights larger than this are streamed from L3 or memory for every block of tiles.
+constexpr size_t kCachedWeightBytes = 512 * 1024;
+// Winograd wins while each tile's share of that streaming stays under this. Measured on one core: F4
+// runs 13x13 64->256 (147 KB per tile) 1.8x faster than the direct kernel; at 10x10 128->256 F4
+// (524 KB) is no faster than F2 (84 KB); at 14x14 256->256 F2 (233 KB) beats F4 (1.5 MB), 1.5x against
+// 1.3x; at 7x7 512->512 both (1+ MB) are slower than direct.
+constexpr size_t kMaxWeightBytesPerTile = 256 * 1024;
+
+int64_t block_tiles_for(int64_t points, int64_t channels, int64_t out_channels, int64_t tiles) {
+  const int64_t padded = (channels + 7) / 8 * 8, blocks = (out_channels + kBlock - 1) / kBlock;
+  const int64_t row_floats = points * (padded + std::min(blocks, kSubBlocks) * kBlock);
+  const int64_t fit = static_cast<int64_t>(kBlockBytes / sizeof(float)) / row_floats / kRows * kRows;
+  return std::min(std::clamp<int64_t>(fit, kRows, kMaxBlockTiles), std::max<int64_t>(tiles, 1));
+}
+
+#ifdef EDGERUN_WINOGRAD_AVX2
+#define EDGERUN_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
+
+// One-dimensional transforms, applied to rows and then to columns. The input ones are B^T d, the output
+// ones A^T m (points 0, 1, -1 for F2; 0, 1, -1, 2, -2 and infinity for F4).
+template <int Tile>
+struct Transforms;
+
+template <>
+struct Transforms<2> {
+  EDGERUN_AVX2_INLINE static void input(const __m256* d, __m256* r) {
+    r[0] = _mm256_sub_ps(d[0], d[2]);
+    r[1] = _mm256_add_ps(d[1], d[2]);
+    r[2] = _mm256_sub_ps(d[2], d[1]);
+    r[3] = _mm256_sub_ps(d[1], d[3]);
+  }
+  EDGERUN_AVX2_INLINE static void output(const __m256* m, __m256* o) {
+    o[0] = _mm256_add_ps(_mm256_add_ps(m[0], m[1]), m[2]);
+    o[1] = _mm256_sub_ps(_mm256_sub_ps(m[1], m[2]), m[3]);
+  }
+};
+
+template <>
+struct Transforms<4> {
+  EDGERUN_AVX2_INLINE static void input(const __m256* d, __m256* r) {
+    const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f);
+    const __m256 a = _mm256_fnmadd_ps(four, d[2], d[4]);  // d4 - 4 d2
+    const __m256 b = _mm256_fnmadd_ps(four, d[1], d[3]);  // d3 - 4 d1
+    const __m256 c = _mm256_sub_ps(d[4], d[2]);
+    const __m256 e = _mm256_mul_ps(two, _mm256_sub_ps(d[3], d[1]));
+    r[0] = _mm256_fnmadd_ps(five, d[2], _mm256_fmadd_ps(four, d[0], d[4]));
+    r[1] = _mm256_add_ps(a, b);
+    r[2] = _mm256_sub_ps(a, b);
+    r[3] = _mm256_add_ps(c, e);
+    r[4] = _mm256_sub_ps(c, e);
+    r[5] = _mm256_fnmadd_ps(five, d[3], _mm256_fmadd_ps(four, d[1], d[5]));
+  }
+  EDGERUN_AVX2_INLINE static void output(const __m256* m, __m256* o) {
+    const __m256 a = _mm256_add_ps(m[1], m[2]), b = _mm256_sub_ps(m[1], m[2]);
+    const __m256 c = _mm256_add_ps(m[3], m[4]), d = _mm256_sub_ps(m[3], m[4]);
+    o[0] = _mm256_add_ps(_mm256_add_ps(m[0], a), c);
+    o[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.f), d, b);
+    o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.f), c, a);
+    o[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.f), d, b), m[5]);
+  }
+};
+
+__attribute__((target("avx2,fma"))) __m256i lane_mask(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Transforms one input tile: src holds the alpha x alpha pixel pointers (null in the padding); writes
+// channel c of point p to dst[p * point_stride + c], zeros past `channels` up to a multiple of 8.
+template <int Tile>
+__attribute__((target("avx2,fma"))) void input_tile(const float* const* src, int64_t channels, float* dst,
+                                                    int64_t point_stride) {
+  constexpr int A = Tile + 2;
+  for (int64_t c = 0; c < channels; c += 8) {
+    __m256 d[A][A];
+    if (c + 8 <= channels) {
+      for (int i = 0; i < A; ++i)
+        for (int j = 0; j < A; ++j)
+          d[i][j] = src[i * A + j] ? _mm256_loadu_ps(src[i * A + j] + c) : _mm256_setzero_ps();
+    } else {
+      const __m256i mask = lane_mask(channels - c);
+      for (int i = 0; i < A; ++i)
+        for (int j = 0; j < A; ++j)
+          d[i][j] = src[i * A + j] ? _mm256_maskload_ps(src[i * A + j] + c, mask) : _mm256_setzero_ps();
+    }
+    __m256 t[A][A], col[A], r[A];
+    for (int i = 0; i < A; ++i) Transforms<Tile>::input(d[i], t[i]);  // t[i][j] = (d B)[i][j]
+    for (int j = 0; j < A; ++j) {
+      for (int i = 0; i < A; ++i) col[i] = t[i][j];
+      Transforms<Tile>::input(col, r);
+      for (int i = 0; i < A; ++i) _mm256_storeu_ps(dst + (i * A + j) * point_stride + c, r[i]);
+    }
+  }
+}
+
+// Inverse-transforms 8 channels of one tile (src: point p at src[p * point_stride]), adds the bias,
+// clamps, and stores the rows x cols outputs that fall inside the image (lanes < lanes).
+template <int Tile>
+__attribute__((target("avx2,fma"))) void output_tile(const float* src, int64_t point_stride, const float* bias,
+                                                     float out_min, float out_max, float* out, int64_t row_stride,
+                                                     int64_t pixel_stride, int rows, int cols, int64_t lanes) {
+  constexpr int A = Tile + 2;
+  __m256 t[Tile][A], m[A], o[Tile];
+  for (int j = 0; j < A; ++j) {  // columns first: t[a][j] = (A^T M)[a][j]
+    for (int i = 0; i < A; ++i) m[i] = _mm256_loadu_ps(src + (i * A + j) * point_stride);
+    Transforms<Tile>::output(m, o);
+    for (int a = 0; a < Tile; ++a) t[a][j] = o[a];
+  }
+  const __m256 b = _mm256_loadu_ps(bias), lo = _mm256_set1_ps(out_min), hi = _mm256_set1_ps(out_max);
+  const __m256i mask = lane_mask(lanes);
+  for (int a = 0; a < rows; ++a) {
+    Transforms<Tile>::output(t[a], o);
+    for (int c = 0; c < cols; ++c) {
+      const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(o[c], b), lo), hi);
+      float* p = out + a * row_stride + c * pixel_stride;
+      if (lanes >= 8) _mm256_storeu_ps(p, v);
+      else _mm256_maskstore_ps(p, mask, v);
+    }
+  }
+}
+
+// out[r][0..15] = sum over c < depth of a[r * a_stride + c] * w[c][0..15], r < rows.
+__attribute__((target("avx2,fma"))) void gemm_6x16(const float* a, int64_t a_stride, int64_t rows, const float* w,
+                                                   int64_t depth, float* out, int64_t out_stride) {
+  // Rows past `rows` read the last one again (computed, not stored).
+  const float* a0 = a;
+  const float* a1 = a + std::min<int64_t>(1, rows - 1) * a_stride;
+  const float* a2 = a + std::min<int64_t>(2, rows - 1) * a_stride;
+  const float* a3 = a + std::min<int64_t>(3, rows - 1) * a_stride;
+  const float* a4 = a + std::min<int64_t>(4, rows - 1) * a_stride;
+  const float* a5 = a + std::min<int64_t>(5, rows - 1) * a_stride;
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+         c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t c = 0; c < depth; ++c, w += kBlock) {
+    const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+    __m256 b = _mm256_broadcast_ss(a0 + c);
+    c00 = _mm256_fmadd_ps(b, w0, c00);
+    c01 = _mm256_fmadd_ps(b, w1, c01);
+    b = _mm256_broadcast_ss(a1 + c);
+    c10 = _mm256_fmadd_ps(b, w0, c10);
+    c11 = _mm256_fmadd_ps(b, w1, c11);
+    b = _mm256_broadcast_ss(a2 + c);
+    c20 = _mm256_fmadd_ps(b, w0, c20);
+    c21 = _mm256_fmadd_ps(b, w1, c21);
+    b = _mm256_broadcast_ss(a3 + c);
+    c30 = _mm256_fmadd_ps(b, w0, c30);
+    c31 = _mm256_fmadd_ps(b, w1, c31);
+    b = _mm256_broadcast_ss(a4 + c);
+    c40 = _mm256_fmadd_ps(b, w0, c40);
+    c41 = _mm256_fmadd_ps(b, w1, c41);
+    b = _mm256_broadcast_ss(a5 + c);
+    c50 = _mm256_fmadd_ps(b, w0, c50);
+    c51 = _mm256_fmadd_ps(b, w1, c51);
+  }
+  const __m256 acc[kRows][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  for (int64_t r = 0; r < rows; ++r, out += out_stride) {
+    _mm256_storeu_ps(out, acc[r][0]);
+    _mm256_storeu_ps(out + 8, acc[r][1]);
+  }
+}
+
+template <int Tile>
+__attribute__((target("avx2,fma"))) void transform_inputs(const float* x, const ConvWinogradGeometry& g,
+                                                          int64_t channels, int64_t tiles_h, int64_t tiles_w,
+                                                          int64_t tile_begin, int64_t count, float* v,
+                                                          int64_t row_stride, int64_t point_stride) {
+  constexpr int A = Tile + 2;
+  const float* src[A * A];
+  for (int64_t k = 0; k < count; ++k) {
+    const int64_t i = tile_begin + k, n = i / (tiles_h * tiles_w), ty = i / tiles_w % tiles_h, tx = i % tiles_w;
+    const int64_t ih0 = ty * Tile - g.pad_top, iw0 = tx * Tile - g.pad_left;
+    for (int r = 0; r < A; ++r) {
+      const int64_t ih = ih0 + r;
+      for (int c = 0; c < A; ++c) {
+        const int64_t iw = iw0 + c;
+        src[r * A + c] = ih >= 0 && ih < g.in_h && iw >= 0 && iw < g.in_w
+                             ? x + ((n * g.in_h + ih) * g.in_w + iw) * channels
+                             : nullptr;
+      }
+    }
+    input_tile<Tile>(src, channels, v + k * row_stride, point_stride);
+  }
+}
+
+template <int Tile>
+__attribute__((target("avx2,fma"))) void transform_outputs(const float* m, const ConvWinogradGeometry& g,
+                                                           int64_t out_channels, int64_t tiles_h, int64_t tiles_w,
+                                                           int64_t tile_begin, int64_t count, int64_t col_begin,
+                                                           int64_t col_end, int64_t row_stride, int64_t point_stride,
+                                                           const float* bias, float out_min, float out_max, float* y) {
+  for (int64_t k = 0; k < count; ++k) {
+    const int64_t i = tile_begin + k, n = i / (tiles_h * tiles_w), ty = i / tiles_w % tiles_h, tx = i % tiles_w;
+    const int64_t oh = ty * Tile, ow = tx * Tile;
+    const int rows = static_cast<int>(std::min<int64_t>(Tile, g.out_h - oh));
+    const int cols = static_cast<int>(std::min<int64_t>(Tile, g.out_w - ow));
+    float* out = y + ((n * g.out_h + oh) * g.out_w + ow) * out_channels;
+    for (int64_t c = col_begin; c < col_end; c += 8)
+      output_tile<Tile>(m + k * row_stride + (c - col_begin), point_stride, bias + c, out_min, out_max, out + c,
+                        g.out_w * out_channels, out_channels, rows, cols, col_end - c);
+  }
+}
+
+#endif  // EDGERUN_WINOGRAD_AVX2
+
+}  // namespace
+
+bool ConvWinogradF32::supported() {
+#ifdef EDGERUN_WINOGRAD_AVX2
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return avx2;
+#else
+  return false;
+#endif
+}
+
+int ConvWinogradF32::choose_tile(int64_t channels, int64_t out_channels, int64_t batch, int64_t out_h,
+                                 int64_t out_w) {
+  for (int tile : {4, 2}) {
+    const int64_t points = (tile + 2) * (tile + 2);
+    const int64_t tiles = batch * ((out_h + tile - 1) / tile) * ((out_w + tile - 1) / tile);
+    const size_t weight_bytes = static_cast<size_t>(points * channels * out_channels) * sizeof(float);
+    const int64_t reuse = weight_bytes > kCachedWeightBytes ? block_tiles_for(points, channels, out_channels, tiles)
+                                                            : std::max<int64_t>(tiles, 1);
+    if (weight_bytes / static_cast<size_t>(reuse) <= kMaxWeightBytesPerTile) return tile;
+  }
+  return 0;
+}
+
+ConvWinogradF32::ConvWinogradF32(int tile) : tile_(tile == 2 ? 2 : 4), alpha_(tile_ + 2), points_(alpha_ * alpha_) {}
+
+void ConvWinogradF32::pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels,
+                           float out_min, float out_max) {
+  out_channels_ = out_channels;
+  channels_ = channels;
+  channels_padded_ = (channels + 7) / 8 * 8;
+  blocks_ = (out_channels + kBlock - 1) / kBlock;
+  // U = G g G^T, in double so that the transformed weights are rounded once.
+  static const double g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  static const double g4[6][3] = {{1.0 / 4, 0, 0},
+                                  {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                  {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                  {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                  {0, 0, 1}};
+  auto gm = [&](int i, int k) { return tile_ == 2 ? g2[i][k] : g4[i][k]; };
+  const int a = alpha_;
+  packed_.assign(static_cast<size_t>(points_ * blocks_ * channels * kBlock), 0.f);
+  for (int64_t m = 0; m < out_channels; ++m) {
+    const int64_t b = m / kBlock, col = m % kBlock;
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* w = weights + (m * channels + c) * 9;
+      double t[6][3];  // G g
+      for (int i = 0; i < a; ++i)
+        for (int k = 0; k < 3; ++k) t[i][k] = gm(i, 0) * w[k] + gm(i, 1) * w[3 + k] + gm(i, 2) * w[6 + k];
+      for (int i = 0; i < a; ++i)
+        for (int j = 0; j < a; ++j) {
+          const double u = t[i][0] * gm(j, 0) + t[i][1] * gm(j, 1) + t[i][2] * gm(j, 2);
+          packed_[static_cast<size_t>((((i * a + j) * blocks_ + b) * channels + c) * kBlock + col)] =
+              static_cast<float>(u);
+        }
+    }
+  }
+  bias_.assign(static_cast<size_t>(blocks_ * kBlock), 0.f);
+  if (bias) std::copy(bias, bias + out_channels, bias_.begin());
+  out_min_ = out_min;
+  out_max_ = out_max;
+}
+
+void ConvWinogradF32::set_geometry(const ConvWinogradGeometry& geometry) {
+  geometry_ = geometry;
+  tiles_h_ = (geometry.out_h + tile_ - 1) / tile_;
+  tiles_w_ = (geometry.out_w + tile_ - 1) / tile_;
+  tiles_ = geometry.batch * tiles_h_ * tiles_w_;
+  const int64_t row_floats = points_ * (channels_padded_ + std::min(blocks_, kSubBlocks) * kBlock);
+  block_tiles_ = block_tiles_for(points_, channels_, out_channels_, tiles_);
+  tile_blocks_ = (tiles_ + block_tiles_ - 1) / block_tiles_;
+  slice_floats_ = static_cast<size_t>((block_tiles_ * row_floats + 15) / 16 * 16);
+  // One slice per concurrent work item: run() uses at most 4 per thread.
+  const int64_t hw = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  slices_ = std::min<int64_t>(4 * hw, 32);
+}
+
+size_t ConvWinogradF32::scratch_bytes() const {
+  return static_cast<size_t>(slices_) * slice_floats_ * sizeof(float);
+}
+
+void ConvWinogradF32::run_unit(const float* x, float* y, float* scratch, int64_t block, int64_t group,
+                               int64_t groups) const {
+#ifdef EDGERUN_WINOGRAD_AVX2
+  const int64_t tile_begin = block * block_tiles_, count = std::min(block_tiles_, tiles_ - tile_begin);
+  const int64_t block_begin = group * blocks_ / groups, block_end = (group + 1) * blocks_ / groups;
+  // v: [point][tile][channels_padded_]; m: [point][tile][up to kSubBlocks * 16].
+  float* v = scratch;
+  float* m = scratch + points_ * block_tiles_ * channels_padded_;
+  const int64_t v_point = block_tiles_ * channels_padded_;
+  if (tile_ == 2) transform_inputs<2>(x, geometry_, channels_, tiles_h_, tiles_w_, tile_begin, count, v, channels_padded_, v_point);
+  else transform_inputs<4>(x, geometry_, channels_, tiles_h_, tiles_w_, tile_begin, count, v, channels_padded_, v_point);
+  // A few 16-channel blocks at a time, so that their products m stay small beside v.
+  for (int64_t sub = block_begin; sub < block_end; sub += kSubBlocks) {
+    const int64_t sub_end = std::min(block_end, sub + kSubBlocks), cols = (sub_end - sub) * kBlock;
+    const int64_t m_point = block_tiles_ * cols;
+    for (int64_t p = 0; p < points_; ++p)
+      for (int64_t b = sub; b < sub_end; ++b) {
+        const float* w = packed_.data() + (p * blocks_ + b) * channels_ * kBlock;
+        for (int64_t r = 0; r < count; r += kRows)
+          gemm_6x16(v + p * v_point + r * channels_padded_, channels_padded_, std::min(kRows, count - r), w,
+                    channels_, m + p * m_point + r * cols + (b - sub) * kBlock, cols);
+      }
+    const int64_t col_begin = sub * kBlock, col_end = std::min(out_channels_, sub_end * kBlock);
+    if (tile_ == 2)
+      transform_outputs<2>(m, geometry_, out_channels_, tiles_h_, tiles_w_, tile_begin, count, col_begin, col_end,
+                           cols, m_point, bias_.data(), out_min_, out_max_, y);
+    else
+      transform_outputs<4>(m, geometry_, out_channels_, tiles_h_, tiles_w_, tile_begin, count, col_begin, col_end,
+                           cols, m_point, bias_.data(), out_min_, out_max_, y);
+  }
+#else
+  (void)x, (void)y, (void)scratch, (void)block, (void)group, (void)groups;
+#endif
+}
+
+void ConvWinogradF32::run(const float* x, float* y, void* scratch, ThreadPool* threads) const {
+  if (tiles_ == 0) return;
+  const int64_t parallel = threads ? threads->num_threads() : 1;
+  // Few tiles (the last layers of a CNN): split over output channels too; consecutive units share their
+  // channel group, so a thread's contiguous share of them reuses the same transformed weights.
+  const int64_t groups = std::min(blocks_, std::max<int64_t>(1, (4 * parallel + tile_blocks_ - 1) / tile_blocks_));
+  const int64_t units = tile_blocks_ * groups;
+  const int64_t slices = parallel > 1 ? std::min({units, slices_, 4 * parallel}) : 1;
+  float* base = static_cast<float*>(scratch);
+  // Each slice owns its scratch, whichever thread runs it.
+  auto work = [&](int64_t begin, int64_t end) {
+    for (int64_t s = begin; s < end; ++s) {
+      float* own = base + static_cast<size_t>(s) * slice_floats_;
+      for (int64_t u = s * units / slices; u < (s + 1) * units / slices; ++u)
+        run_unit(x, y, own, u % tile_blocks_, u / tile_blocks_, groups);
+    }
+  };
+  if (slices > 1) threads->parallel_for(slices, 1, work);
+  else work(0, 1);
+}
+
+}  // namespace edgerun

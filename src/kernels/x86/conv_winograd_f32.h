@@ -1,0 +1,60 @@
+// Float32 NHWC 3x3 stride-1 convolution (groups of 1) by Winograd's minimal filtering, F(2x2,3x3) or
+// F(4x4,3x3), with AVX2/FMA. Direct convolution (ConvIgemmF32) already runs at this machine's FMA peak;
+// Winograd needs 16/36 (F2) or 36/144 (F4) multiplies per output where direct needs 9, so only it can
+// go further. Per block of output tiles: the input tiles are transformed (vectorized over channels, which
+// NHWC keeps contiguous) into [point][tile][channel], one 6x16 GEMM micro-kernel multiplies them by the
+// transformed weights of every point, and the output transform adds the bias and clamps as it stores.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace edgerun {
+
+class ThreadPool;
+
+struct ConvWinogradGeometry {
+  int64_t batch = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0, pad_top = 0, pad_left = 0;
+};
+
+class ConvWinogradF32 {
+ public:
+  // True when this CPU runs the AVX2/FMA kernel (checked once).
+  static bool supported();
+
+  // The tile size that runs this convolution faster than the direct kernel, or 0 where none does: the
+  // transformed weights (16 or 36 floats per 3x3 filter) must be reused over enough tiles.
+  static int choose_tile(int64_t channels, int64_t out_channels, int64_t batch, int64_t out_h, int64_t out_w);
+
+  // tile: outputs per tile side, 2 (F(2x2,3x3)) or 4 (F(4x4,3x3)).
+  explicit ConvWinogradF32(int tile);
+  int tile() const { return tile_; }
+
+  // weights: ONNX layout [out_channels][channels][3][3]; bias may be null. The output is clamped to
+  // [out_min, out_max] (a fused activation).
+  void pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels, float out_min,
+            float out_max);
+
+  void set_geometry(const ConvWinogradGeometry& geometry);
+  // Scratch run() needs (64-byte aligned), for any number of threads.
+  size_t scratch_bytes() const;
+
+  // x: [batch][in_h][in_w][channels], y: [batch][out_h][out_w][out_channels].
+  void run(const float* x, float* y, void* scratch, ThreadPool* threads) const;
+
+  size_t packed_bytes() const { return packed_.size() * sizeof(float); }
+
+ private:
+  void run_unit(const float* x, float* y, float* scratch, int64_t block, int64_t group, int64_t groups) const;
+
+  int tile_, alpha_, points_;
+  int64_t out_channels_ = 0, channels_ = 0, channels_padded_ = 0, blocks_ = 0;
+  int64_t tiles_h_ = 0, tiles_w_ = 0, tiles_ = 0, block_tiles_ = 0, tile_blocks_ = 0, slices_ = 0;
+  size_t slice_floats_ = 0;
+  std::vector<float> packed_;  // [points][blocks][channels][16]
+  std::vector<float> bias_;    // [blocks * 16]
+  float out_min_ = 0, out_max_ = 0;
+  ConvWinogradGeometry geometry_;
+};
+
+}  // namespace edgerun
