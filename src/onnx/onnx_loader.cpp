@@ -1,5 +1,6 @@
 #include "onnx/onnx_loader.h"
 
+#include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <onnx/onnx_pb.h>
 
 #include <fcntl.h>
@@ -343,24 +344,44 @@ class ModelBuilder {
   }
 };
 
+namespace {
+
+std::shared_ptr<Model> build_model(onnx::ModelProto& mp, bool parsed, const std::string& base_dir) {
+  if (!parsed) invalid("not a valid ONNX model: the protobuf could not be parsed (truncated or corrupt file?)");
+  if (!mp.has_graph() || mp.ir_version() <= 0) invalid("not a valid ONNX model: missing graph or ir_version");
+  return ModelBuilder::build(mp, base_dir);
+}
+
+}  // namespace
+
 std::shared_ptr<Model> Model::load_from_memory(const void* data, size_t size, const std::string& base_dir) {
   if (size == 0) invalid("model file is empty");
   if (size > static_cast<size_t>(INT32_MAX)) throw Error(ErrorCode::kUnsupported, "model files over 2 GiB need external data");
   onnx::ModelProto mp;
-  if (!mp.ParseFromArray(data, static_cast<int>(size)))
-    invalid("not a valid ONNX model: the protobuf could not be parsed (truncated or corrupt file?)");
-  if (!mp.has_graph() || mp.ir_version() <= 0)
-    invalid("not a valid ONNX model: missing graph or ir_version");
-  return ModelBuilder::build(mp, base_dir);
+  const bool parsed = mp.ParseFromArray(data, static_cast<int>(size));
+  return build_model(mp, parsed, base_dir);
 }
 
 std::shared_ptr<Model> Model::load(const std::string& path) {
   if (fs::is_directory(path)) throw Error(ErrorCode::kIo, "'" + path + "' is a directory, not a model file");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
+  struct stat st {};
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  onnx::ModelProto mp;
+  bool parsed = false;
+  if (regular && st.st_size > 0 && st.st_size <= INT32_MAX) {
+    // Parsed as it streams from the file: only the parsed model holds the weights, not also a copy of
+    // the file, and the conversion below frees them from it tensor by tensor.
+    google::protobuf::io::FileInputStream stream(fd, 1 << 20);
+    parsed = mp.ParseFromZeroCopyStream(&stream) && stream.GetErrno() == 0;
+  }
+  ::close(fd);
   try {
-    // One read of the known size: growing a string stream took a third of the load time of a model
-    // with 100 MB of weights.
-    const FileBytes file(path);
-    return load_from_memory(file.data(), file.size(), fs::path(path).parent_path().string());
+    if (!regular) throw Error(ErrorCode::kIo, "'" + path + "' is not a regular file");
+    if (st.st_size == 0) invalid("model file is empty");
+    if (st.st_size > INT32_MAX) throw Error(ErrorCode::kUnsupported, "model files over 2 GiB need external data");
+    return build_model(mp, parsed, fs::path(path).parent_path().string());
   } catch (const Error& e) {
     if (e.code() == ErrorCode::kIo) throw;
     throw Error(e.code(), path + ": " + e.what());

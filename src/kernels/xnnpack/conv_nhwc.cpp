@@ -62,7 +62,12 @@ class ConvNhwc final : public Kernel {
     empty_ = shape_numel(x) == 0 || g.out[0] * g.out[1] == 0;
     const bool winograd_shape = group_ == 1 && w[2] == 3 && w[3] == 3 && g.stride[0] == 1 && g.stride[1] == 1 &&
                                 g.dilation[0] == 1 && g.dilation[1] == 1 && ConvWinogradF32::supported();
-    const int tile = winograd_shape ? winograd_tile(channels, out_channels, x[0], g.out[0], g.out[1]) : 0;
+    int tile = winograd_shape ? winograd_tile(channels, out_channels, x[0], g.out[0], g.out[1]) : 0;
+    // Once the session has freed the weights (packed_input), new input sizes keep the packed form the
+    // first plan chose: both kernels serve any input size.
+    const Tensor* weights = ctx.input_value(1);
+    if (weights && weights->raw() == nullptr && (winograd_ || igemm_))
+      tile = use_winograd_ ? winograd_->tile() : 0;
     use_winograd_ = tile != 0;
     if (use_winograd_) {
       if (!winograd_ || winograd_->tile() != tile) {
@@ -91,9 +96,11 @@ class ConvNhwc final : public Kernel {
     create_operator(ctx, g, channels, out_channels, w);
   }
 
-  // The XNNPACK operator is created again only when the padding changes, which explicit pads never do.
+  // The own kernels keep their packed form for any input size (see prepare); the XNNPACK operator is
+  // created again only when the padding changes, which explicit pads never do.
   bool packed_input(size_t index) const override {
-    return (index == 1 || index == 2) && (igemm_ || (op_ && attrs_.auto_pad == AutoPad::kNotSet));
+    return (index == 1 || index == 2) &&
+           (use_winograd_ || igemm_ || (op_ && attrs_.auto_pad == AutoPad::kNotSet));
   }
 
   void run(RunContext& ctx) override {
