@@ -9,6 +9,7 @@ std::vector<PassRecord> optimize_graph(Graph& g, bool fast_kernels) {
   apply("RemoveIdentities", remove_identities);
   apply("FoldConstantCasts", fold_constant_casts);
   apply("FuseConvBatchNorm", fuse_conv_batchnorm);
+  apply("FuseHardSwish", fuse_hard_swish);
   if (fast_kernels) {
     apply("FuseQdq", fuse_qdq);
     apply("FoldConstantDequantize", fold_constant_dequantize);

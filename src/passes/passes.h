@@ -18,6 +18,10 @@ int fold_constant_casts(Graph& g);
 // BatchNormalization after a Conv with constant weights is folded into the weights and bias.
 int fuse_conv_batchnorm(Graph& g);
 
+// Mul(x, HardSigmoid(x)) with HardSigmoid's alpha 1/6 and beta 1/2 (how exporters write HardSwish
+// for opsets before 14) becomes one HardSwish: one pass over the data instead of two.
+int fuse_hard_swish(Graph& g);
+
 // QDQ int8 patterns (DQ -> Conv/Gemm/MatMul/Add/GlobalAveragePool/MaxPool/Flatten/Reshape -> Q, an
 // optional Relu or Clip before the Q) become integer ops that read and write int8 tensors: QLinearConv,
 // edgerun.QFullyConnected, edgerun.QLinearAdd, edgerun.QLinearGlobalAveragePool, or the op itself on

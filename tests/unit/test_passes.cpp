@@ -446,3 +446,38 @@ TEST(OptimizedSession, MatchesReferenceOnSmallCnn) {
   }
   EXPECT_EQ(model->graph().nodes.size(), model_nodes);  // the model's graph is not rewritten
 }
+
+TEST(FuseHardSwish, FusesExportedHardSwishAndLeavesOtherMuls) {
+  test::ModelSpec m;
+  m.input("x", {1, 4, 3, 3});
+  m.input("s", {1, 4, 1, 1});
+  auto* a = m.node("HardSigmoid", {"x"}, {"hx"});
+  set_float(a, "alpha", 1.f / 6.f);
+  set_float(a, "beta", 0.5f);
+  m.node("Mul", {"hx", "x"}, {"y"});  // HardSwish with the operands swapped
+  auto* b = m.node("HardSigmoid", {"s"}, {"hs"});
+  set_float(b, "alpha", 1.f / 6.f);
+  set_float(b, "beta", 0.5f);
+  m.node("Mul", {"y", "hs"}, {"z"});  // a squeeze-excitation gate: a different tensor is scaled
+  m.node("HardSigmoid", {"z"}, {"hz"});  // default alpha 0.2: not HardSwish
+  m.node("Mul", {"z", "hz"}, {"out"});
+  m.output("out", {1, 4, 3, 3});
+  auto model = load(m);
+  Graph g = model->graph();
+  EXPECT_EQ(fuse_hard_swish(g), 1);
+  EXPECT_EQ(op_types(g), (Ops{"HardSwish", "HardSigmoid", "Mul", "HardSigmoid", "Mul"}));
+  EXPECT_EQ(g.nodes[0].inputs, (std::vector<std::string>{"x"}));
+  EXPECT_EQ(g.nodes[0].outputs, (std::vector<std::string>{"y"}));
+
+  SessionOptions off;
+  off.optimize = false;
+  Session reference(model, off);
+  Session fast(model);
+  Tensor x(DType::kFloat32, {1, 4, 3, 3}), s(DType::kFloat32, {1, 4, 1, 1});
+  const auto xv = ramp(36, 5.f), sv = ramp(4, 4.f);
+  std::copy(xv.begin(), xv.end(), x.data<float>());
+  std::copy(sv.begin(), sv.end(), s.data<float>());
+  const auto expected = reference.run({{"x", x}, {"s", s}});
+  const auto got = fast.run({{"x", x}, {"s", s}});
+  for (int i = 0; i < 36; ++i) EXPECT_NEAR(got[0].data<float>()[i], expected[0].data<float>()[i], 1e-5f) << i;
+}
