@@ -13,21 +13,21 @@ namespace edgerun {
 template <typename T>
 inline void transpose_2d(const T* src, T* dst, int64_t batch, int64_t rows, int64_t cols, ThreadPool* threads) {
   constexpr int64_t kTile = 32;
-  const int64_t row_tiles = (rows + kTile - 1) / kTile;
+  const int64_t row_tiles = (rows + kTile - 1) / kTile, col_tiles = (cols + kTile - 1) / kTile;
+  // Work items are tiles of both dimensions: an image's 3 channels (a network's input) still split.
   auto work = [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      const int64_t b = t / row_tiles, r0 = (t % row_tiles) * kTile, r1 = std::min(rows, r0 + kTile);
+      const int64_t b = t / (row_tiles * col_tiles), rt = t / col_tiles % row_tiles, ct = t % col_tiles;
+      const int64_t r0 = rt * kTile, r1 = std::min(rows, r0 + kTile);
+      const int64_t c0 = ct * kTile, c1 = std::min(cols, c0 + kTile);
       const T* s = src + b * rows * cols;
       T* d = dst + b * rows * cols;
-      for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
-        const int64_t c1 = std::min(cols, c0 + kTile);
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t c = c0; c < c1; ++c) d[c * rows + r] = s[r * cols + c];
-      }
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c) d[c * rows + r] = s[r * cols + c];
     }
   };
-  const int64_t tiles = batch * row_tiles;
-  if (threads && rows * cols * batch >= (int64_t{1} << 15)) threads->parallel_for(tiles, 1, work);
+  const int64_t tiles = batch * row_tiles * col_tiles;
+  if (threads && rows * cols * batch >= (int64_t{1} << 15)) threads->parallel_for(tiles, 16, work);
   else work(0, tiles);
 }
 
