@@ -16,6 +16,7 @@ std::vector<PassRecord> optimize_graph(Graph& g, bool fast_kernels) {
     apply("ConvertToNhwc", convert_to_nhwc);
     apply("CancelLayoutConversions", cancel_layout_conversions);
     apply("UseFullyConnected", use_fully_connected);
+    apply("FuseSilu", fuse_silu);
     apply("FuseActivations", fuse_activations);
   }
   apply("RemoveUnusedInitializers", remove_unused_initializers);

@@ -22,6 +22,10 @@ int fuse_conv_batchnorm(Graph& g);
 // for opsets before 14) becomes one HardSwish: one pass over the data instead of two.
 int fuse_hard_swish(Graph& g);
 
+// edgerun.Mul(x, edgerun.Sigmoid(x)) in the NHWC region (SiLU, as exporters write it) becomes one
+// edgerun.Silu.
+int fuse_silu(Graph& g);
+
 // QDQ int8 patterns (DQ -> Conv/Gemm/MatMul/Add/GlobalAveragePool/MaxPool/Flatten/Reshape -> Q, an
 // optional Relu or Clip before the Q) become integer ops that read and write int8 tensors: QLinearConv,
 // edgerun.QFullyConnected, edgerun.QLinearAdd, edgerun.QLinearGlobalAveragePool, or the op itself on

@@ -481,3 +481,47 @@ TEST(FuseHardSwish, FusesExportedHardSwishAndLeavesOtherMuls) {
   const auto got = fast.run({{"x", x}, {"s", s}});
   for (int i = 0; i < 36; ++i) EXPECT_NEAR(got[0].data<float>()[i], expected[0].data<float>()[i], 1e-5f) << i;
 }
+
+TEST(FuseSilu, FusesSigmoidTimesInputInTheNhwcRegion) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  test::ModelSpec m;
+  m.input("x", {2, 8, 9, 7});
+  add_conv(m, "x", "c", 8, 16, 3);
+  m.node("Sigmoid", {"c"}, {"s"});
+  m.node("Mul", {"c", "s"}, {"y"});  // SiLU
+  add_conv(m, "y", "d", 16, 16, 1);
+  m.node("GlobalAveragePool", {"d"}, {"p"});
+  m.node("Sigmoid", {"p"}, {"gate"});
+  m.node("Mul", {"d", "gate"}, {"z"});  // a squeeze-excitation gate stays a Mul
+  m.output("z", {2, 16, 9, 7});
+  auto model = load(m);
+  Graph g = model->graph();
+  convert_to_nhwc(g);
+  EXPECT_EQ(fuse_silu(g), 1);
+  const auto ops = op_types(g);
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "edgerun.Silu"), 1);
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "edgerun.Sigmoid"), 1);
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "edgerun.Mul"), 1);
+
+  SessionOptions off;
+  off.optimize = false;
+  Session reference(model, off);
+  // Inputs around 1 put the convolution outputs where SiLU bends; inputs around 40 put them far into
+  // both tails of exp.
+  for (float scale : {0.3f, 40.f}) {
+    Tensor x(DType::kFloat32, {2, 8, 9, 7});
+    const auto xv = ramp(static_cast<size_t>(x.numel()), scale);
+    std::copy(xv.begin(), xv.end(), x.data<float>());
+    const auto expected = reference.run({{"x", x}});
+    for (int threads : {1, 2}) {
+      SessionOptions on;
+      on.num_threads = threads;
+      Session fast(model, on);
+      const auto got = fast.run({{"x", x}});
+      std::vector<std::string> run_ops;
+      for (const auto& s : fast.node_summaries()) run_ops.push_back(s.op_type);
+      EXPECT_EQ(std::count(run_ops.begin(), run_ops.end(), "Silu"), 1);
+      EXPECT_LT(relative_difference(got, expected), 1e-5) << threads << " threads, inputs x" << scale;
+    }
+  }
+}
