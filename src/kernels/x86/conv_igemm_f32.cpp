@@ -6,7 +6,7 @@
 #include "runtime/thread_pool.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
+#include "kernels/x86/fma_6x16.h"
 #define EDGERUN_IGEMM_AVX2 1
 #endif
 
@@ -23,34 +23,10 @@ constexpr int64_t kChunkRows = kRows * 16;  // output pixels per parallel work i
 __attribute__((target("avx2,fma"))) void tile_6x16(const float* const* a, int64_t taps, int64_t channels,
                                                     const float* w, const float* bias, float out_min, float out_max,
                                                     float* out, int64_t out_stride, int64_t rows, int64_t cols) {
-  __m256 c00 = _mm256_loadu_ps(bias), c01 = _mm256_loadu_ps(bias + 8);
-  __m256 c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01, c40 = c00, c41 = c01, c50 = c00, c51 = c01;
-  for (int64_t t = 0; t < taps; ++t, a += kRows) {
-    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-    for (int64_t c = 0; c < channels; ++c, w += kBlock) {
-      const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
-      __m256 b = _mm256_broadcast_ss(a0 + c);
-      c00 = _mm256_fmadd_ps(b, w0, c00);
-      c01 = _mm256_fmadd_ps(b, w1, c01);
-      b = _mm256_broadcast_ss(a1 + c);
-      c10 = _mm256_fmadd_ps(b, w0, c10);
-      c11 = _mm256_fmadd_ps(b, w1, c11);
-      b = _mm256_broadcast_ss(a2 + c);
-      c20 = _mm256_fmadd_ps(b, w0, c20);
-      c21 = _mm256_fmadd_ps(b, w1, c21);
-      b = _mm256_broadcast_ss(a3 + c);
-      c30 = _mm256_fmadd_ps(b, w0, c30);
-      c31 = _mm256_fmadd_ps(b, w1, c31);
-      b = _mm256_broadcast_ss(a4 + c);
-      c40 = _mm256_fmadd_ps(b, w0, c40);
-      c41 = _mm256_fmadd_ps(b, w1, c41);
-      b = _mm256_broadcast_ss(a5 + c);
-      c50 = _mm256_fmadd_ps(b, w0, c50);
-      c51 = _mm256_fmadd_ps(b, w1, c51);
-    }
-  }
+  const __m256 b0 = _mm256_loadu_ps(bias), b1 = _mm256_loadu_ps(bias + 8);
+  __m256 acc[kRows][2] = {{b0, b1}, {b0, b1}, {b0, b1}, {b0, b1}, {b0, b1}, {b0, b1}};
+  fma_6x16(a, taps, w, channels, acc);
   const __m256 lo = _mm256_set1_ps(out_min), hi = _mm256_set1_ps(out_max);
-  __m256 acc[kRows][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   for (int64_t r = 0; r < rows; ++r, out += out_stride) {
     const __m256 v0 = _mm256_min_ps(_mm256_max_ps(acc[r][0], lo), hi);
     const __m256 v1 = _mm256_min_ps(_mm256_max_ps(acc[r][1], lo), hi);

@@ -7,7 +7,7 @@
 #include "runtime/thread_pool.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
+#include "kernels/x86/fma_6x16.h"
 #define EDGERUN_WINOGRAD_AVX2 1
 #endif
 
@@ -145,36 +145,10 @@ __attribute__((target("avx2,fma"))) void output_tile(const float* src, int64_t p
 __attribute__((target("avx2,fma"))) void gemm_6x16(const float* a, int64_t a_stride, int64_t rows, const float* w,
                                                    int64_t depth, float* out, int64_t out_stride) {
   // Rows past `rows` read the last one again (computed, not stored).
-  const float* a0 = a;
-  const float* a1 = a + std::min<int64_t>(1, rows - 1) * a_stride;
-  const float* a2 = a + std::min<int64_t>(2, rows - 1) * a_stride;
-  const float* a3 = a + std::min<int64_t>(3, rows - 1) * a_stride;
-  const float* a4 = a + std::min<int64_t>(4, rows - 1) * a_stride;
-  const float* a5 = a + std::min<int64_t>(5, rows - 1) * a_stride;
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
-         c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t c = 0; c < depth; ++c, w += kBlock) {
-    const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
-    __m256 b = _mm256_broadcast_ss(a0 + c);
-    c00 = _mm256_fmadd_ps(b, w0, c00);
-    c01 = _mm256_fmadd_ps(b, w1, c01);
-    b = _mm256_broadcast_ss(a1 + c);
-    c10 = _mm256_fmadd_ps(b, w0, c10);
-    c11 = _mm256_fmadd_ps(b, w1, c11);
-    b = _mm256_broadcast_ss(a2 + c);
-    c20 = _mm256_fmadd_ps(b, w0, c20);
-    c21 = _mm256_fmadd_ps(b, w1, c21);
-    b = _mm256_broadcast_ss(a3 + c);
-    c30 = _mm256_fmadd_ps(b, w0, c30);
-    c31 = _mm256_fmadd_ps(b, w1, c31);
-    b = _mm256_broadcast_ss(a4 + c);
-    c40 = _mm256_fmadd_ps(b, w0, c40);
-    c41 = _mm256_fmadd_ps(b, w1, c41);
-    b = _mm256_broadcast_ss(a5 + c);
-    c50 = _mm256_fmadd_ps(b, w0, c50);
-    c51 = _mm256_fmadd_ps(b, w1, c51);
-  }
-  const __m256 acc[kRows][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  const float* rows_a[kRows];
+  for (int64_t r = 0; r < kRows; ++r) rows_a[r] = a + std::min(r, rows - 1) * a_stride;
+  __m256 acc[kRows][2] = {};
+  fma_6x16(rows_a, 1, w, depth, acc);
   for (int64_t r = 0; r < rows; ++r, out += out_stride) {
     _mm256_storeu_ps(out, acc[r][0]);
     _mm256_storeu_ps(out + 8, acc[r][1]);
