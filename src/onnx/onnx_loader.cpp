@@ -33,19 +33,26 @@ bool is_little_endian() {
   return b == 1;
 }
 
+// Opens a regular file for reading; returns the descriptor and its size. Throws kIo otherwise.
+int open_regular_file(const std::string& path, size_t* size) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(ErrorCode::kIo, "'" + path + "' is not a regular file");
+  }
+  *size = static_cast<size_t>(st.st_size);
+  return fd;
+}
+
 // A whole file read into memory with one read of its known size (read rather than mapped: a file
 // truncated by another process while mapped would kill this one with SIGBUS).
 class FileBytes {
  public:
   explicit FileBytes(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw Error(ErrorCode::kIo, "'" + path + "' is not a regular file");
-    }
-    const size_t expected = static_cast<size_t>(st.st_size);
+    size_t expected = 0;
+    const int fd = open_regular_file(path, &expected);
     data_.reset(new char[expected + 1]);  // uninitialized: every byte is read over
     while (size_ < expected) {
       const ssize_t n = ::read(fd, data_.get() + size_, expected - size_);
@@ -364,13 +371,11 @@ std::shared_ptr<Model> Model::load_from_memory(const void* data, size_t size, co
 
 std::shared_ptr<Model> Model::load(const std::string& path) {
   if (fs::is_directory(path)) throw Error(ErrorCode::kIo, "'" + path + "' is a directory, not a model file");
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
-  struct stat st {};
-  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  size_t size = 0;
+  const int fd = open_regular_file(path, &size);
   onnx::ModelProto mp;
   bool parsed = false;
-  if (regular && st.st_size > 0 && st.st_size <= INT32_MAX) {
+  if (size > 0 && size <= static_cast<size_t>(INT32_MAX)) {
     // Parsed as it streams from the file: only the parsed model holds the weights, not also a copy of
     // the file, and the conversion below frees them from it tensor by tensor.
     google::protobuf::io::FileInputStream stream(fd, 1 << 20);
@@ -378,9 +383,8 @@ std::shared_ptr<Model> Model::load(const std::string& path) {
   }
   ::close(fd);
   try {
-    if (!regular) throw Error(ErrorCode::kIo, "'" + path + "' is not a regular file");
-    if (st.st_size == 0) invalid("model file is empty");
-    if (st.st_size > INT32_MAX) throw Error(ErrorCode::kUnsupported, "model files over 2 GiB need external data");
+    if (size == 0) invalid("model file is empty");
+    if (size > static_cast<size_t>(INT32_MAX)) throw Error(ErrorCode::kUnsupported, "model files over 2 GiB need external data");
     return build_model(mp, parsed, fs::path(path).parent_path().string());
   } catch (const Error& e) {
     if (e.code() == ErrorCode::kIo) throw;
