@@ -81,7 +81,7 @@ void ConvIgemmF32::pack(const float* weights, const float* bias, int64_t out_cha
 
 void ConvIgemmF32::run_unit(const float* x, float* y, int64_t chunk, int64_t group, int64_t groups) const {
 #ifdef EDGERUN_IGEMM_AVX2
-  const ConvIgemmGeometry& g = geometry_;
+  const ConvNhwcGeometry& g = geometry_;
   const int64_t taps = kernel_h_ * kernel_w_, pixels = g.batch * g.out_h * g.out_w;
   const int64_t p_begin = chunk * kChunkRows, p_end = std::min(pixels, p_begin + kChunkRows);
   const int64_t tiles = (p_end - p_begin + kRows - 1) / kRows;

@@ -9,14 +9,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/x86/conv_geometry.h"
+
 namespace edgerun {
 
 class ThreadPool;
-
-struct ConvIgemmGeometry {
-  int64_t batch = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
-  int64_t stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1, pad_top = 0, pad_left = 0;
-};
 
 class ConvIgemmF32 {
  public:
@@ -30,7 +27,7 @@ class ConvIgemmF32 {
   void pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels, int64_t kernel_h,
             int64_t kernel_w, float out_min, float out_max);
 
-  void set_geometry(const ConvIgemmGeometry& geometry) { geometry_ = geometry; }
+  void set_geometry(const ConvNhwcGeometry& geometry) { geometry_ = geometry; }
 
   // x: [batch][in_h][in_w][channels], y: [batch][out_h][out_w][out_channels].
   void run(const float* x, float* y, ThreadPool* threads) const;
@@ -44,7 +41,7 @@ class ConvIgemmF32 {
   std::vector<float> bias_;    // [blocks * 16]
   std::vector<float> zeros_;   // one input pixel of zeros, read where a tap falls in the padding
   float out_min_ = 0, out_max_ = 0;
-  ConvIgemmGeometry geometry_;
+  ConvNhwcGeometry geometry_;
 };
 
 }  // namespace edgerun

@@ -156,7 +156,7 @@ __attribute__((target("avx2,fma"))) void gemm_6x16(const float* a, int64_t a_str
 }
 
 template <int Tile>
-__attribute__((target("avx2,fma"))) void transform_inputs(const float* x, const ConvWinogradGeometry& g,
+__attribute__((target("avx2,fma"))) void transform_inputs(const float* x, const ConvNhwcGeometry& g,
                                                           int64_t channels, int64_t tiles_h, int64_t tiles_w,
                                                           int64_t tile_begin, int64_t count, float* v,
                                                           int64_t row_stride, int64_t point_stride) {
@@ -179,7 +179,7 @@ __attribute__((target("avx2,fma"))) void transform_inputs(const float* x, const 
 }
 
 template <int Tile>
-__attribute__((target("avx2,fma"))) void transform_outputs(const float* m, const ConvWinogradGeometry& g,
+__attribute__((target("avx2,fma"))) void transform_outputs(const float* m, const ConvNhwcGeometry& g,
                                                            int64_t out_channels, int64_t tiles_h, int64_t tiles_w,
                                                            int64_t tile_begin, int64_t count, int64_t col_begin,
                                                            int64_t col_end, int64_t row_stride, int64_t point_stride,
@@ -262,7 +262,7 @@ void ConvWinogradF32::pack(const float* weights, const float* bias, int64_t out_
   out_max_ = out_max;
 }
 
-void ConvWinogradF32::set_geometry(const ConvWinogradGeometry& geometry) {
+void ConvWinogradF32::set_geometry(const ConvNhwcGeometry& geometry) {
   geometry_ = geometry;
   tiles_h_ = (geometry.out_h + tile_ - 1) / tile_;
   tiles_w_ = (geometry.out_w + tile_ - 1) / tile_;

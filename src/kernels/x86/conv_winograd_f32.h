@@ -9,13 +9,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/x86/conv_geometry.h"
+
 namespace edgerun {
 
 class ThreadPool;
-
-struct ConvWinogradGeometry {
-  int64_t batch = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0, pad_top = 0, pad_left = 0;
-};
 
 class ConvWinogradF32 {
  public:
@@ -35,7 +33,8 @@ class ConvWinogradF32 {
   void pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels, float out_min,
             float out_max);
 
-  void set_geometry(const ConvWinogradGeometry& geometry);
+  // Strides and dilations are 1 (see ConvNhwc).
+  void set_geometry(const ConvNhwcGeometry& geometry);
   // Scratch run() needs (64-byte aligned), for any number of threads.
   size_t scratch_bytes() const;
 
@@ -54,7 +53,7 @@ class ConvWinogradF32 {
   std::vector<float> packed_;  // [points][blocks][channels][16]
   std::vector<float> bias_;    // [blocks * 16]
   float out_min_ = 0, out_max_ = 0;
-  ConvWinogradGeometry geometry_;
+  ConvNhwcGeometry geometry_;
 };
 
 }  // namespace edgerun

@@ -62,6 +62,11 @@ class ConvNhwc final : public Kernel {
     empty_ = shape_numel(x) == 0 || g.out[0] * g.out[1] == 0;
     const bool winograd_shape = group_ == 1 && w[2] == 3 && w[3] == 3 && g.stride[0] == 1 && g.stride[1] == 1 &&
                                 g.dilation[0] == 1 && g.dilation[1] == 1 && ConvWinogradF32::supported();
+    const ConvNhwcGeometry geometry{x[0], x[1], x[2], g.out[0], g.out[1], g.stride[0], g.stride[1],
+                                    g.dilation[0], g.dilation[1], g.pad_begin[0], g.pad_begin[1]};
+    auto value = [&ctx](size_t i) -> const float* {  // read only when packing
+      return ctx.has_input(i) ? ctx.require_value(i).data<float>() : nullptr;
+    };
     int tile = winograd_shape ? winograd_tile(channels, out_channels, x[0], g.out[0], g.out[1]) : 0;
     // Once the session has freed the weights (packed_input), new input sizes keep the packed form the
     // first plan chose: both kernels serve any input size.
@@ -72,22 +77,18 @@ class ConvNhwc final : public Kernel {
     if (use_winograd_) {
       if (!winograd_ || winograd_->tile() != tile) {
         winograd_ = std::make_unique<ConvWinogradF32>(tile);
-        winograd_->pack(ctx.require_value(1).data<float>(),
-                        ctx.has_input(2) ? ctx.require_value(2).data<float>() : nullptr, out_channels, channels,
-                        range_.min, range_.max);
+        winograd_->pack(value(1), value(2), out_channels, channels, range_.min, range_.max);
       }
-      winograd_->set_geometry({x[0], x[1], x[2], g.out[0], g.out[1], g.pad_begin[0], g.pad_begin[1]});
+      winograd_->set_geometry(geometry);
       ctx.request_scratch(winograd_->scratch_bytes());
       return;
     }
     if (group_ == 1 && w[2] * w[3] <= ConvIgemmF32::kMaxTaps && ConvIgemmF32::supported()) {
       if (!igemm_) {
         igemm_ = std::make_unique<ConvIgemmF32>();
-        igemm_->pack(ctx.require_value(1).data<float>(), ctx.has_input(2) ? ctx.require_value(2).data<float>() : nullptr,
-                     out_channels, channels, w[2], w[3], range_.min, range_.max);
+        igemm_->pack(value(1), value(2), out_channels, channels, w[2], w[3], range_.min, range_.max);
       }
-      igemm_->set_geometry({x[0], x[1], x[2], g.out[0], g.out[1], g.stride[0], g.stride[1], g.dilation[0],
-                            g.dilation[1], g.pad_begin[0], g.pad_begin[1]});
+      igemm_->set_geometry(geometry);
       return;
     }
     const std::vector<int64_t> pads = {g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1]};
