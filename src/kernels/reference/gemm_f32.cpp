@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/x86/cpu_features.h"
+
 namespace edgerun {
 namespace {
 
@@ -176,14 +178,7 @@ __attribute__((target("avx2,fma"), flatten)) void gemv_avx2(int64_t N, int64_t K
 }
 #endif
 
-bool use_avx2() {
-#if defined(__GNUC__) && defined(__x86_64__)
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return supported;
-#else
-  return false;
-#endif
-}
+bool use_avx2() { return cpu_has_avx2_fma(); }
 
 }  // namespace
 

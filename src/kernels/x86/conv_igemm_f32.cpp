@@ -1,4 +1,5 @@
 #include "kernels/x86/conv_igemm_f32.h"
+#include "kernels/x86/cpu_features.h"
 
 #include <algorithm>
 #include <cstring>
@@ -46,14 +47,7 @@ __attribute__((target("avx2,fma"))) void tile_6x16(const float* const* a, int64_
 
 }  // namespace
 
-bool ConvIgemmF32::supported() {
-#ifdef EDGERUN_IGEMM_AVX2
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return avx2;
-#else
-  return false;
-#endif
-}
+bool ConvIgemmF32::supported() { return cpu_has_avx2_fma(); }
 
 void ConvIgemmF32::pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels,
                         int64_t kernel_h, int64_t kernel_w, float out_min, float out_max) {

@@ -1,4 +1,5 @@
 #include "kernels/x86/conv_winograd_f32.h"
+#include "kernels/x86/cpu_features.h"
 
 #include <algorithm>
 #include <cstring>
@@ -200,14 +201,7 @@ __attribute__((target("avx2,fma"))) void transform_outputs(const float* m, const
 
 }  // namespace
 
-bool ConvWinogradF32::supported() {
-#ifdef EDGERUN_WINOGRAD_AVX2
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return avx2;
-#else
-  return false;
-#endif
-}
+bool ConvWinogradF32::supported() { return cpu_has_avx2_fma(); }
 
 int ConvWinogradF32::choose_tile(int64_t channels, int64_t out_channels, int64_t batch, int64_t out_h,
                                  int64_t out_w) {

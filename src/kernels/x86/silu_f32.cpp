@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kernels/kernel.h"
+#include "kernels/x86/cpu_features.h"
 #include "runtime/thread_pool.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -69,7 +70,7 @@ class Silu final : public Kernel {
     auto work = [&](int64_t begin, int64_t end) {
       const int64_t b = begin * kBlock, e = std::min(numel_, end * kBlock);
 #ifdef EDGERUN_SILU_AVX2
-      if (avx2()) return silu_avx2(x + b, y + b, e - b);
+      if (cpu_has_avx2_fma()) return silu_avx2(x + b, y + b, e - b);
 #endif
       silu_portable(x + b, y + b, e - b);
     };
@@ -80,14 +81,6 @@ class Silu final : public Kernel {
 
  private:
   static constexpr int64_t kBlock = 4096;  // elements per work item
-  static bool avx2() {
-#ifdef EDGERUN_SILU_AVX2
-    static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return supported;
-#else
-    return false;
-#endif
-  }
   int64_t numel_ = 0;
 };
 
