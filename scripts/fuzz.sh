@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs each fuzz target for a bounded time, seeded from the conformance models and sample .npy files.
 set -euo pipefail
-build=${1:-build-asan}
+build=$(cd "${1:-build-asan}" && pwd)
 seconds=${2:-60}
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
@@ -47,6 +47,24 @@ mixed["inputs"][4] = {"name": "e", "shape": [1], "datatype": "BYTES", "parameter
 head = json.dumps(mixed).encode()
 save("mixed_binary", 1, head + struct.pack("<I", 2) + b"hi", len(head))
 PY
-"$build/fuzz/fuzz_model_loader" -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=20 "$corpus/model" 2>&1 | tail -3
-"$build/fuzz/fuzz_npy" -max_total_time=$((seconds / 4 + 1)) "$corpus/npy" 2>&1 | tail -3
-"$build/fuzz/fuzz_infer_request" -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=20 -max_len=65536 "$corpus/infer" 2>&1 | tail -3
+# Runs one target; on a finding, prints the report and the input (base64) so that the CI log alone is
+# enough to reproduce it.
+run_target() {
+  local name=$1
+  shift
+  local log="$corpus/$name.log" status=0
+  (cd "$corpus" && "$build/fuzz/$name" -artifact_prefix="$corpus/finding-" "$@") >"$log" 2>&1 || status=$?
+  if [ "$status" -ne 0 ]; then
+    tail -n 60 "$log"
+    for f in "$corpus"/finding-*; do
+      [ -e "$f" ] || continue
+      echo "== $name finding $(basename "$f") (base64; decode with base64 -d and pass the file to the target):"
+      base64 "$f"
+    done
+    return "$status"
+  fi
+  tail -n 3 "$log"
+}
+run_target fuzz_model_loader -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=20 "$corpus/model"
+run_target fuzz_npy -max_total_time=$((seconds / 4 + 1)) "$corpus/npy"
+run_target fuzz_infer_request -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=20 -max_len=65536 "$corpus/infer"
