@@ -10,6 +10,38 @@ const Tensor* constant_matrix(const Graph& g, const Node& n) {
   return b && b->dtype() == DType::kFloat32 && b->rank() == 2 ? b : nullptr;
 }
 
+// MatMul + Add(constant vector of N values), as exporters write a dense layer, becomes one
+// FullyConnected with a bias: the sum is made in the kernel's accumulators instead of in a second pass.
+int fold_bias_adds(Graph& g) {
+  int folded = 0;
+  const auto uses = count_uses(g);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& fc = g.nodes[i];
+    if (fc.domain != "edgerun" || fc.op_type != "FullyConnected" || fc.inputs.size() != 2) continue;
+    const std::string& out = fc.outputs[0];
+    const auto it = uses.find(out);
+    if (it == uses.end() || it->second != 1 || is_graph_output(g, out)) continue;
+    const Tensor* w = constant_value(g, fc.inputs[1]);
+    const int64_t n = fc.attr_int("transpose_weights", 0) ? w->dim(1) : w->dim(0);
+    for (size_t j = i + 1; j < g.nodes.size(); ++j) {
+      const Node& add = g.nodes[j];
+      if (!add.domain.empty() || add.op_type != "Add" || add.inputs.size() != 2) continue;
+      if (add.inputs[0] != out && add.inputs[1] != out) continue;
+      const std::string& other = add.inputs[0] == out ? add.inputs[1] : add.inputs[0];
+      const Tensor* bias = constant_value(g, other);
+      // A rank-1 bias of N values broadcasts over the rows without changing the output shape.
+      if (other != out && bias && bias->dtype() == DType::kFloat32 && bias->rank() == 1 && bias->dim(0) == n) {
+        fc.inputs.push_back(other);
+        fc.outputs[0] = add.outputs[0];
+        g.nodes.erase(g.nodes.begin() + static_cast<long>(j));
+        ++folded;
+      }
+      break;
+    }
+  }
+  return folded;
+}
+
 }  // namespace
 
 int use_fully_connected(Graph& g) {
@@ -47,6 +79,7 @@ int use_fully_connected(Graph& g) {
     ++rewritten;
   }
   if (rewritten) g.opsets["edgerun"] = 1;
+  rewritten += fold_bias_adds(g);
   return rewritten;
 }
 

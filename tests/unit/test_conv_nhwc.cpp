@@ -149,6 +149,8 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{"k3_asymmetric_pads", 2, 5, 21, 6, 7, 3, 3, {1, 2}, {}, {0, 2, 1, 0}, ""},
                       ConvCase{"k3_dilated", 1, 12, 20, 11, 11, 3, 3, {}, {2, 2}, {2, 2, 2, 2}, "Relu"},
                       ConvCase{"k7_stride2_resnet_stem", 1, 3, 64, 23, 23, 7, 7, {2, 2}, {}, {3, 3, 3, 3}, "Relu"},
+                      ConvCase{"few_channels_batch2_unused_columns", 2, 4, 20, 9, 8, 3, 3, {2, 2}, {}, {}, ""},
+                      ConvCase{"few_channels_dilated_rows", 1, 2, 17, 10, 11, 3, 5, {}, {2, 1}, {2, 1, 3, 4}, "Relu6"},
                       ConvCase{"k1x3_no_bias", 1, 9, 7, 4, 13, 1, 3, {}, {}, {0, 1, 0, 1}, "", false},
                       ConvCase{"one_pixel", 3, 64, 48, 1, 1, 1, 1, {}, {}, {}, ""},
                       ConvCase{"kernel_larger_than_input", 1, 4, 8, 2, 2, 3, 3, {}, {}, {1, 1, 1, 1}, ""},

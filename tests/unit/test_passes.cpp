@@ -279,6 +279,32 @@ TEST(UseFullyConnected, RewritesGemmAndMatMulWithConstantWeights) {
   EXPECT_EQ(producer(g, "y").attr_float("activation_min", -1.f), 0.f);
 }
 
+TEST(UseFullyConnected, FoldsAVectorBiasAddIntoTheLayer) {
+  test::ModelSpec m;
+  m.input("x", {2, 4});
+  m.initializer("v", {4, 3}, ramp(12, 1.f));
+  m.initializer("bias", {3}, ramp(3, 1.f));
+  m.initializer("row", {1, 3}, ramp(3, 1.f));
+  m.node("MatMul", {"x", "v"}, {"a"});
+  m.node("Add", {"bias", "a"}, {"y"});  // bias first: Add commutes
+  m.node("MatMul", {"x", "v"}, {"b"});
+  m.node("Add", {"b", "row"}, {"z"});   // [1, 3] could change the output rank: left alone
+  m.node("MatMul", {"x", "v"}, {"c"});
+  m.node("Add", {"c", "bias"}, {"u"});
+  m.node("Relu", {"c"}, {"w"});         // c read twice: left alone
+  m.output("y", {2, 3});
+  m.output("z", {2, 3});
+  m.output("u", {2, 3});
+  m.output("w", {2, 3});
+  Graph g = load(m)->graph();
+  EXPECT_EQ(use_fully_connected(g), 4);  // three MatMuls, one Add folded
+  EXPECT_EQ(producer(g, "y").op_type, "FullyConnected");
+  EXPECT_EQ(producer(g, "y").inputs, (std::vector<std::string>{"x", "v", "bias"}));
+  EXPECT_EQ(producer(g, "z").op_type, "Add");
+  EXPECT_EQ(producer(g, "u").op_type, "Add");
+  EXPECT_EQ(g.nodes.size(), 6u);
+}
+
 TEST(FuseActivations, FusesReluAndRelu6IntoConvolutions) {
   test::ModelSpec m;
   m.input("x", {1, 3, 8, 8});

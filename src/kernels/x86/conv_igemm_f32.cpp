@@ -68,24 +68,68 @@ void ConvIgemmF32::pack(const float* weights, const float* bias, int64_t out_cha
           *dst++ = m < out_channels ? weights[(m * channels + c) * taps + t] : 0.f;
         }
   if (bias) std::copy(bias, bias + out_channels, bias_.begin());
-  zeros_.assign(static_cast<size_t>(channels), 0.f);
+  zeros_.assign(static_cast<size_t>(channels * kernel_w), 0.f);
   out_min_ = out_min;
   out_max_ = out_max;
+}
+
+void ConvIgemmF32::set_geometry(const ConvNhwcGeometry& geometry) {
+  geometry_ = geometry;
+  // Below 8 channels a tap is fewer FMA steps than the row pointers it needs; copying the input once
+  // (small, since the channels are few) makes a kernel row one tap.
+  padded_rows_ = channels_ < 8 && kernel_w_ > 1 && geometry.dilation_w == 1;
+  padded_w_ = padded_rows_ ? (geometry.out_w - 1) * geometry.stride_w + kernel_w_ : 0;
+}
+
+size_t ConvIgemmF32::scratch_bytes() const {
+  if (!padded_rows_) return 0;
+  return static_cast<size_t>(geometry_.batch * geometry_.in_h * padded_w_ * channels_) * sizeof(float);
+}
+
+void ConvIgemmF32::copy_padded(const float* x, float* padded, int64_t row_begin, int64_t row_end) const {
+  const ConvNhwcGeometry& g = geometry_;
+  // Padded column j holds input column j - pad_left; columns outside the input are zeros.
+  const int64_t first = std::min(std::max<int64_t>(g.pad_left, 0), padded_w_);
+  const int64_t last = std::max(first, std::min(padded_w_, g.pad_left + g.in_w));
+  const int64_t c = channels_;
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    float* dst = padded + row * padded_w_ * c;
+    const float* src = x + row * g.in_w * c + (first - g.pad_left) * c;
+    std::fill(dst, dst + first * c, 0.f);
+    std::memcpy(dst + first * c, src, sizeof(float) * static_cast<size_t>((last - first) * c));
+    std::fill(dst + last * c, dst + padded_w_ * c, 0.f);
+  }
 }
 
 void ConvIgemmF32::run_unit(const float* x, float* y, int64_t chunk, int64_t group, int64_t groups) const {
 #ifdef EDGERUN_IGEMM_AVX2
   const ConvNhwcGeometry& g = geometry_;
-  const int64_t taps = kernel_h_ * kernel_w_, pixels = g.batch * g.out_h * g.out_w;
+  const int64_t pixels = g.batch * g.out_h * g.out_w;
+  // In the padded-row mode a tap is a whole kernel row: kernel_w * channels contiguous values.
+  const int64_t taps = padded_rows_ ? kernel_h_ : kernel_h_ * kernel_w_;
+  const int64_t depth = padded_rows_ ? kernel_w_ * channels_ : channels_;
   const int64_t p_begin = chunk * kChunkRows, p_end = std::min(pixels, p_begin + kChunkRows);
   const int64_t tiles = (p_end - p_begin + kRows - 1) / kRows;
   // Row pointers of every tile of the chunk, [tile][tap][row]; rows past the end repeat the last pixel
   // (computed, not stored).
   const float* rows[kChunkRows / kRows * kMaxTaps * kRows];
-  for (int64_t tile = 0; tile < tiles; ++tile) {
-    for (int64_t r = 0; r < kRows; ++r) {
-      const int64_t p = std::min(p_begin + tile * kRows + r, p_end - 1);
-      const int64_t n = p / (g.out_h * g.out_w), oh = p / g.out_w % g.out_h, ow = p % g.out_w;
+  // Pixel coordinates advance one at a time (no divisions per pixel: with few channels, setting up the
+  // row pointers costs as much as the tile's FMAs).
+  int64_t n = p_begin / (g.out_h * g.out_w), oh = p_begin / g.out_w % g.out_h, ow = p_begin % g.out_w;
+  for (int64_t i = 0; i < tiles * kRows; ++i) {
+    const int64_t tile = i / kRows, r = i % kRows;
+    if (p_begin + i >= p_end) {
+      for (int64_t t = 0; t < taps; ++t) rows[(tile * taps + t) * kRows + r] = rows[(tile * taps + t) * kRows + r - 1];
+      continue;
+    }
+    if (padded_rows_) {
+      for (int64_t kh = 0; kh < kernel_h_; ++kh) {
+        const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
+        rows[(tile * taps + kh) * kRows + r] =
+            ih >= 0 && ih < g.in_h ? x + ((n * g.in_h + ih) * padded_w_ + ow * g.stride_w) * channels_
+                                   : zeros_.data();
+      }
+    } else {
       for (int64_t kh = 0; kh < kernel_h_; ++kh) {
         const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
         for (int64_t kw = 0; kw < kernel_w_; ++kw) {
@@ -96,14 +140,18 @@ void ConvIgemmF32::run_unit(const float* x, float* y, int64_t chunk, int64_t gro
         }
       }
     }
+    if (++ow == g.out_w) {
+      ow = 0;
+      if (++oh == g.out_h) oh = 0, ++n;
+    }
   }
   const int64_t block_begin = group * blocks_ / groups, block_end = (group + 1) * blocks_ / groups;
   for (int64_t b = block_begin; b < block_end; ++b) {
-    const float* w = packed_.data() + b * taps * channels_ * kBlock;
+    const float* w = packed_.data() + b * kernel_h_ * kernel_w_ * channels_ * kBlock;
     const int64_t col = b * kBlock, cols = std::min(kBlock, out_channels_ - col);
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t p = p_begin + tile * kRows;
-      tile_6x16(rows + tile * taps * kRows, taps, channels_, w, bias_.data() + col, out_min_, out_max_,
+      tile_6x16(rows + tile * taps * kRows, taps, depth, w, bias_.data() + col, out_min_, out_max_,
                 y + p * out_channels_ + col, out_channels_, std::min(kRows, p_end - p), cols);
     }
   }
@@ -112,10 +160,18 @@ void ConvIgemmF32::run_unit(const float* x, float* y, int64_t chunk, int64_t gro
 #endif
 }
 
-void ConvIgemmF32::run(const float* x, float* y, ThreadPool* threads) const {
+void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* threads) const {
+  const int64_t parallel = threads ? threads->num_threads() : 1;
+  if (padded_rows_) {
+    float* padded = static_cast<float*>(scratch);
+    const int64_t in_rows = geometry_.batch * geometry_.in_h;
+    auto copy = [&](int64_t begin, int64_t end) { copy_padded(x, padded, begin, end); };
+    if (parallel > 1) threads->parallel_for(in_rows, 16, copy);
+    else copy(0, in_rows);
+    x = padded;
+  }
   const int64_t pixels = geometry_.batch * geometry_.out_h * geometry_.out_w;
   const int64_t chunks = (pixels + kChunkRows - 1) / kChunkRows;
-  const int64_t parallel = threads ? threads->num_threads() : 1;
   // Enough work items for the threads even when the pixels are few (the last layers of a CNN): split
   // over output channels too. Consecutive items share their channel group, so a thread's contiguous
   // share of them reuses the same packed weights.

@@ -27,19 +27,27 @@ class ConvIgemmF32 {
   void pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels, int64_t kernel_h,
             int64_t kernel_w, float out_min, float out_max);
 
-  void set_geometry(const ConvNhwcGeometry& geometry) { geometry_ = geometry; }
+  void set_geometry(const ConvNhwcGeometry& geometry);
+  // Bytes of scratch run() needs for this geometry (0 unless the input is copied with its padding).
+  size_t scratch_bytes() const;
 
-  // x: [batch][in_h][in_w][channels], y: [batch][out_h][out_w][out_channels].
-  void run(const float* x, float* y, ThreadPool* threads) const;
-
-  // One work item of run(): the output rows of pixel chunk `chunk` for column-block group `group`.
-  void run_unit(const float* x, float* y, int64_t chunk, int64_t group, int64_t groups) const;
+  // x: [batch][in_h][in_w][channels], y: [batch][out_h][out_w][out_channels]; scratch: scratch_bytes(),
+  // 64-byte aligned.
+  void run(const float* x, float* y, void* scratch, ThreadPool* threads) const;
 
  private:
+  // One work item of run(): the output rows of pixel chunk `chunk` for column-block group `group`.
+  // `x` is the input, or in the padded-row mode its padded copy.
+  void run_unit(const float* x, float* y, int64_t chunk, int64_t group, int64_t groups) const;
+  void copy_padded(const float* x, float* padded, int64_t row_begin, int64_t row_end) const;
+
   int64_t out_channels_ = 0, channels_ = 0, kernel_h_ = 0, kernel_w_ = 0, blocks_ = 0;
   std::vector<float> packed_;  // [blocks][taps][channels][16]
   std::vector<float> bias_;    // [blocks * 16]
-  std::vector<float> zeros_;   // one input pixel of zeros, read where a tap falls in the padding
+  std::vector<float> zeros_;   // one tap of zeros, read where a tap falls in the padding
+  // Padded-row mode: taps are kernel rows over a copy of the input padded to padded_w_ pixels a row.
+  bool padded_rows_ = false;
+  int64_t padded_w_ = 0;
   float out_min_ = 0, out_max_ = 0;
   ConvNhwcGeometry geometry_;
 };

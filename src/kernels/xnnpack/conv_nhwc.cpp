@@ -89,6 +89,7 @@ class ConvNhwc final : public Kernel {
         igemm_->pack(value(1), value(2), out_channels, channels, w[2], w[3], range_.min, range_.max);
       }
       igemm_->set_geometry(geometry);
+      ctx.request_scratch(igemm_->scratch_bytes());
       return;
     }
     const std::vector<int64_t> pads = {g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1]};
@@ -111,7 +112,7 @@ class ConvNhwc final : public Kernel {
       return;
     }
     if (igemm_) {
-      igemm_->run(ctx.input(0).data<float>(), ctx.output(0).data<float>(), ctx.threads());
+      igemm_->run(ctx.input(0).data<float>(), ctx.output(0).data<float>(), ctx.scratch(), ctx.threads());
       return;
     }
     pthreadpool_t threads = pthreads_of(ctx);
