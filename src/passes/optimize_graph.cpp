@@ -18,6 +18,7 @@ std::vector<PassRecord> optimize_graph(Graph& g, bool fast_kernels) {
     apply("UseFullyConnected", use_fully_connected);
     apply("FuseSilu", fuse_silu);
     apply("FuseActivations", fuse_activations);
+    apply("UseFastSigmoid", use_fast_sigmoid);
   }
   apply("RemoveUnusedInitializers", remove_unused_initializers);
   return done;

@@ -514,20 +514,29 @@ TEST(FuseSilu, FusesSigmoidTimesInputInTheNhwcRegion) {
   m.input("x", {2, 8, 9, 7});
   add_conv(m, "x", "c", 8, 16, 3);
   m.node("Sigmoid", {"c"}, {"s"});
-  m.node("Mul", {"c", "s"}, {"y"});  // SiLU
+  m.node("Mul", {"c", "s"}, {"y"});  // SiLU after a convolution: fused into it
   add_conv(m, "y", "d", 16, 16, 1);
-  m.node("GlobalAveragePool", {"d"}, {"p"});
+  m.node("Add", {"d", "d"}, {"q"});
+  m.node("Sigmoid", {"q"}, {"qs"});
+  m.node("Mul", {"qs", "q"}, {"v"});  // SiLU after an Add: the standalone kernel
+  m.node("GlobalAveragePool", {"v"}, {"p"});
   m.node("Sigmoid", {"p"}, {"gate"});
-  m.node("Mul", {"d", "gate"}, {"z"});  // a squeeze-excitation gate stays a Mul
+  m.node("Mul", {"v", "gate"}, {"z"});  // a squeeze-excitation gate stays a Mul
   m.output("z", {2, 16, 9, 7});
   auto model = load(m);
   Graph g = model->graph();
   convert_to_nhwc(g);
-  EXPECT_EQ(fuse_silu(g), 1);
-  const auto ops = op_types(g);
-  EXPECT_EQ(std::count(ops.begin(), ops.end(), "edgerun.Silu"), 1);
+  EXPECT_EQ(fuse_silu(g), 2);
+  auto ops = op_types(g);
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "edgerun.Silu"), 2);
   EXPECT_EQ(std::count(ops.begin(), ops.end(), "edgerun.Sigmoid"), 1);
   EXPECT_EQ(std::count(ops.begin(), ops.end(), "edgerun.Mul"), 1);
+  EXPECT_EQ(fuse_activations(g), 1);
+  ops = op_types(g);
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "edgerun.Silu"), 1);
+  EXPECT_EQ(std::count_if(g.nodes.begin(), g.nodes.end(),
+                          [](const Node& n) { return n.op_type == "ConvNhwc" && n.attr_int("fused_silu", 0) == 1; }),
+            1);
 
   SessionOptions off;
   off.optimize = false;
@@ -549,5 +558,40 @@ TEST(FuseSilu, FusesSigmoidTimesInputInTheNhwcRegion) {
       EXPECT_EQ(std::count(run_ops.begin(), run_ops.end(), "Silu"), 1);
       EXPECT_LT(relative_difference(got, expected), 1e-5) << threads << " threads, inputs x" << scale;
     }
+  }
+}
+
+TEST(UseFastSigmoid, TakesSigmoidsOnFloatValuesOutsideTheNhwcRegion) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  test::ModelSpec m;
+  m.input("x", {1, 4, 5, 6});
+  m.input("raw", {3});
+  add_conv(m, "x", "c", 4, 12, 3);
+  int64_initializer(m, "shape", {1, 3, 4, 5, 6});
+  m.node("Reshape", {"c", "shape"}, {"r"});
+  set_ints(m.node("Transpose", {"r"}, {"t"}), "perm", {0, 1, 3, 4, 2});  // a detection head's layout
+  m.node("Sigmoid", {"t"}, {"y"});
+  m.node("Sigmoid", {"raw"}, {"z"});  // a graph input of undeclared use: type not proven, left alone
+  m.output("y", {1, 3, 5, 6, 4});
+  m.output("z", {3});
+  auto model = load(m);
+  Graph g = model->graph();
+  convert_to_nhwc(g);
+  EXPECT_EQ(use_fast_sigmoid(g), 1);
+  EXPECT_EQ(producer(g, "y").domain, "edgerun");
+  EXPECT_EQ(producer(g, "z").domain, "");
+
+  SessionOptions off;
+  off.optimize = false;
+  Session reference(model, off);
+  Tensor x(DType::kFloat32, {1, 4, 5, 6}), raw(DType::kFloat32, {3});
+  const auto xv = ramp(static_cast<size_t>(x.numel()), 3.f);
+  std::copy(xv.begin(), xv.end(), x.data<float>());
+  const auto expected = reference.run({{"x", x}, {"raw", raw}});
+  for (int threads : {1, 2}) {
+    SessionOptions on;
+    on.num_threads = threads;
+    Session fast(model, on);
+    EXPECT_LT(relative_difference(fast.run({{"x", x}, {"raw", raw}}), expected), 1e-5) << threads << " threads";
   }
 }

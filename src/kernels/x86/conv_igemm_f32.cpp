@@ -9,6 +9,7 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #include "kernels/x86/fma_6x16.h"
 #define EDGERUN_IGEMM_AVX2 1
+#include "kernels/x86/activation_avx2.h"
 #endif
 
 namespace edgerun {
@@ -22,15 +23,14 @@ constexpr int64_t kChunkRows = kRows * 16;  // output pixels per parallel work i
 
 // out[r][0..15] = clamp(bias + sum over taps t and channels c of a[t][r][c] * w[t][c][0..15]), r < rows.
 __attribute__((target("avx2,fma"))) void tile_6x16(const float* const* a, int64_t taps, int64_t channels,
-                                                    const float* w, const float* bias, float out_min, float out_max,
+                                                    const float* w, const float* bias, const OutputActivation& act,
                                                     float* out, int64_t out_stride, int64_t rows, int64_t cols) {
   const __m256 b0 = _mm256_loadu_ps(bias), b1 = _mm256_loadu_ps(bias + 8);
   __m256 acc[kRows][2] = {{b0, b1}, {b0, b1}, {b0, b1}, {b0, b1}, {b0, b1}, {b0, b1}};
   fma_6x16(a, taps, w, channels, acc);
-  const __m256 lo = _mm256_set1_ps(out_min), hi = _mm256_set1_ps(out_max);
   for (int64_t r = 0; r < rows; ++r, out += out_stride) {
-    const __m256 v0 = _mm256_min_ps(_mm256_max_ps(acc[r][0], lo), hi);
-    const __m256 v1 = _mm256_min_ps(_mm256_max_ps(acc[r][1], lo), hi);
+    const __m256 v0 = apply_activation(act, acc[r][0]);
+    const __m256 v1 = apply_activation(act, acc[r][1]);
     if (cols == kBlock) {
       _mm256_storeu_ps(out, v0);
       _mm256_storeu_ps(out + 8, v1);
@@ -50,7 +50,7 @@ __attribute__((target("avx2,fma"))) void tile_6x16(const float* const* a, int64_
 bool ConvIgemmF32::supported() { return cpu_has_avx2_fma(); }
 
 void ConvIgemmF32::pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels,
-                        int64_t kernel_h, int64_t kernel_w, float out_min, float out_max) {
+                        int64_t kernel_h, int64_t kernel_w, const OutputActivation& activation) {
   out_channels_ = out_channels;
   channels_ = channels;
   kernel_h_ = kernel_h;
@@ -69,8 +69,7 @@ void ConvIgemmF32::pack(const float* weights, const float* bias, int64_t out_cha
         }
   if (bias) std::copy(bias, bias + out_channels, bias_.begin());
   zeros_.assign(static_cast<size_t>(channels * kernel_w), 0.f);
-  out_min_ = out_min;
-  out_max_ = out_max;
+  activation_ = activation;
 }
 
 void ConvIgemmF32::set_geometry(const ConvNhwcGeometry& geometry) {
@@ -151,7 +150,7 @@ void ConvIgemmF32::run_unit(const float* x, float* y, int64_t chunk, int64_t gro
     const int64_t col = b * kBlock, cols = std::min(kBlock, out_channels_ - col);
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t p = p_begin + tile * kRows;
-      tile_6x16(rows + tile * taps * kRows, taps, depth, w, bias_.data() + col, out_min_, out_max_,
+      tile_6x16(rows + tile * taps * kRows, taps, depth, w, bias_.data() + col, activation_,
                 y + p * out_channels_ + col, out_channels_, std::min(kRows, p_end - p), cols);
     }
   }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/x86/activation_avx2.h"
 #include "kernels/x86/conv_geometry.h"
 
 namespace edgerun {
@@ -22,10 +23,10 @@ class ConvIgemmF32 {
   // Kernels with more taps than this are left to other implementations.
   static constexpr int64_t kMaxTaps = 64;
 
-  // weights: ONNX layout [out_channels][channels][kernel_h][kernel_w]; bias may be null. The output is
-  // clamped to [out_min, out_max] (a fused activation).
+  // weights: ONNX layout [out_channels][channels][kernel_h][kernel_w]; bias may be null. `activation` is
+  // applied to the outputs (a fused Relu, Relu6 or SiLU).
   void pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels, int64_t kernel_h,
-            int64_t kernel_w, float out_min, float out_max);
+            int64_t kernel_w, const OutputActivation& activation);
 
   void set_geometry(const ConvNhwcGeometry& geometry);
   // Bytes of scratch run() needs for this geometry (0 unless the input is copied with its padding).
@@ -48,7 +49,7 @@ class ConvIgemmF32 {
   // Padded-row mode: taps are kernel rows over a copy of the input padded to padded_w_ pixels a row.
   bool padded_rows_ = false;
   int64_t padded_w_ = 0;
-  float out_min_ = 0, out_max_ = 0;
+  OutputActivation activation_;
   ConvNhwcGeometry geometry_;
 };
 

@@ -120,7 +120,7 @@ __attribute__((target("avx2,fma"))) void input_tile(const float* const* src, int
 // clamps, and stores the rows x cols outputs that fall inside the image (lanes < lanes).
 template <int Tile>
 __attribute__((target("avx2,fma"))) void output_tile(const float* src, int64_t point_stride, const float* bias,
-                                                     float out_min, float out_max, float* out, int64_t row_stride,
+                                                     const OutputActivation& act, float* out, int64_t row_stride,
                                                      int64_t pixel_stride, int rows, int cols, int64_t lanes) {
   constexpr int A = Tile + 2;
   __m256 t[Tile][A], m[A], o[Tile];
@@ -129,12 +129,12 @@ __attribute__((target("avx2,fma"))) void output_tile(const float* src, int64_t p
     Transforms<Tile>::output(m, o);
     for (int a = 0; a < Tile; ++a) t[a][j] = o[a];
   }
-  const __m256 b = _mm256_loadu_ps(bias), lo = _mm256_set1_ps(out_min), hi = _mm256_set1_ps(out_max);
+  const __m256 b = _mm256_loadu_ps(bias);
   const __m256i mask = lane_mask(lanes);
   for (int a = 0; a < rows; ++a) {
     Transforms<Tile>::output(t[a], o);
     for (int c = 0; c < cols; ++c) {
-      const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(o[c], b), lo), hi);
+      const __m256 v = apply_activation(act, _mm256_add_ps(o[c], b));
       float* p = out + a * row_stride + c * pixel_stride;
       if (lanes >= 8) _mm256_storeu_ps(p, v);
       else _mm256_maskstore_ps(p, mask, v);
@@ -184,7 +184,7 @@ __attribute__((target("avx2,fma"))) void transform_outputs(const float* m, const
                                                            int64_t out_channels, int64_t tiles_h, int64_t tiles_w,
                                                            int64_t tile_begin, int64_t count, int64_t col_begin,
                                                            int64_t col_end, int64_t row_stride, int64_t point_stride,
-                                                           const float* bias, float out_min, float out_max, float* y) {
+                                                           const float* bias, const OutputActivation& act, float* y) {
   for (int64_t k = 0; k < count; ++k) {
     const int64_t i = tile_begin + k, n = i / (tiles_h * tiles_w), ty = i / tiles_w % tiles_h, tx = i % tiles_w;
     const int64_t oh = ty * Tile, ow = tx * Tile;
@@ -192,7 +192,7 @@ __attribute__((target("avx2,fma"))) void transform_outputs(const float* m, const
     const int cols = static_cast<int>(std::min<int64_t>(Tile, g.out_w - ow));
     float* out = y + ((n * g.out_h + oh) * g.out_w + ow) * out_channels;
     for (int64_t c = col_begin; c < col_end; c += 8)
-      output_tile<Tile>(m + k * row_stride + (c - col_begin), point_stride, bias + c, out_min, out_max, out + c,
+      output_tile<Tile>(m + k * row_stride + (c - col_begin), point_stride, bias + c, act, out + c,
                         g.out_w * out_channels, out_channels, rows, cols, col_end - c);
   }
 }
@@ -219,7 +219,7 @@ int ConvWinogradF32::choose_tile(int64_t channels, int64_t out_channels, int64_t
 ConvWinogradF32::ConvWinogradF32(int tile) : tile_(tile == 2 ? 2 : 4), alpha_(tile_ + 2), points_(alpha_ * alpha_) {}
 
 void ConvWinogradF32::pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels,
-                           float out_min, float out_max) {
+                           const OutputActivation& activation) {
   out_channels_ = out_channels;
   channels_ = channels;
   channels_padded_ = (channels + 7) / 8 * 8;
@@ -252,8 +252,7 @@ void ConvWinogradF32::pack(const float* weights, const float* bias, int64_t out_
   }
   bias_.assign(static_cast<size_t>(blocks_ * kBlock), 0.f);
   if (bias) std::copy(bias, bias + out_channels, bias_.begin());
-  out_min_ = out_min;
-  out_max_ = out_max;
+  activation_ = activation;
 }
 
 void ConvWinogradF32::set_geometry(const ConvNhwcGeometry& geometry) {
@@ -299,10 +298,10 @@ void ConvWinogradF32::run_unit(const float* x, float* y, float* scratch, int64_t
     const int64_t col_begin = sub * kBlock, col_end = std::min(out_channels_, sub_end * kBlock);
     if (tile_ == 2)
       transform_outputs<2>(m, geometry_, out_channels_, tiles_h_, tiles_w_, tile_begin, count, col_begin, col_end,
-                           cols, m_point, bias_.data(), out_min_, out_max_, y);
+                           cols, m_point, bias_.data(), activation_, y);
     else
       transform_outputs<4>(m, geometry_, out_channels_, tiles_h_, tiles_w_, tile_begin, count, col_begin, col_end,
-                           cols, m_point, bias_.data(), out_min_, out_max_, y);
+                           cols, m_point, bias_.data(), activation_, y);
   }
 #else
   (void)x, (void)y, (void)scratch, (void)block, (void)group, (void)groups;

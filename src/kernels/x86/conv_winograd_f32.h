@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/x86/activation_avx2.h"
 #include "kernels/x86/conv_geometry.h"
 
 namespace edgerun {
@@ -28,10 +29,10 @@ class ConvWinogradF32 {
   explicit ConvWinogradF32(int tile);
   int tile() const { return tile_; }
 
-  // weights: ONNX layout [out_channels][channels][3][3]; bias may be null. The output is clamped to
-  // [out_min, out_max] (a fused activation).
-  void pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels, float out_min,
-            float out_max);
+  // weights: ONNX layout [out_channels][channels][3][3]; bias may be null. `activation` is applied to the
+  // outputs (a fused Relu, Relu6 or SiLU).
+  void pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels,
+            const OutputActivation& activation);
 
   // Strides and dilations are 1 (see ConvNhwc).
   void set_geometry(const ConvNhwcGeometry& geometry);
@@ -52,7 +53,7 @@ class ConvWinogradF32 {
   size_t slice_floats_ = 0;
   std::vector<float> packed_;  // [points][blocks][channels][16]
   std::vector<float> bias_;    // [blocks * 16]
-  float out_min_ = 0, out_max_ = 0;
+  OutputActivation activation_;
   ConvNhwcGeometry geometry_;
 };
 

@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/x86/silu_f32.h"
+
 #include "kernels/kernel.h"
 #include "kernels/x86/cpu_features.h"
 #include "runtime/thread_pool.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
+#include "kernels/x86/activation_avx2.h"
 #define EDGERUN_SILU_AVX2 1
 #endif
 
@@ -23,36 +25,30 @@ void silu_portable(const float* x, float* y, int64_t n) {
 }
 
 #ifdef EDGERUN_SILU_AVX2
-// exp(z) for z in [-87.3, 88.7]: z = k ln2 + r with |r| <= ln2 / 2, exp(r) by a degree-6 polynomial.
-__attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 z) {
-  z = _mm256_min_ps(_mm256_max_ps(z, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
-  const __m256 k = _mm256_round_ps(_mm256_mul_ps(z, _mm256_set1_ps(1.44269504f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  // r = z - k ln2, with ln2 split in two parts so the subtraction stays exact.
-  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145752f), z);
-  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.42860677e-6f), r);
-  __m256 p = _mm256_set1_ps(1.f / 720.f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 120.f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 24.f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 6.f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
-  const __m256i pow2 = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(pow2));
-}
-
-__attribute__((target("avx2,fma"))) void silu_avx2(const float* x, float* y, int64_t n) {
-  const __m256 one = _mm256_set1_ps(1.f);
+__attribute__((target("avx2,fma"))) void silu_span_avx2(const float* x, float* y, int64_t n) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_loadu_ps(x + i);
-    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), v));
-    _mm256_storeu_ps(y + i, _mm256_div_ps(v, _mm256_add_ps(one, e)));
-  }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, silu_avx2(_mm256_loadu_ps(x + i)));
   silu_portable(x + i, y + i, n - i);
 }
 #endif
+
+}  // namespace
+
+void silu_f32(const float* x, float* y, int64_t n, ThreadPool* threads) {
+  constexpr int64_t kBlock = 4096;  // elements per work item
+  auto work = [&](int64_t begin, int64_t end) {
+    const int64_t b = begin * kBlock, e = std::min(n, end * kBlock);
+#ifdef EDGERUN_SILU_AVX2
+    if (cpu_has_avx2_fma()) return silu_span_avx2(x + b, y + b, e - b);
+#endif
+    silu_portable(x + b, y + b, e - b);
+  };
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  if (threads && n >= 4 * kBlock) threads->parallel_for(blocks, 1, work);
+  else work(0, blocks);
+}
+
+namespace {
 
 class Silu final : public Kernel {
  public:
@@ -65,22 +61,10 @@ class Silu final : public Kernel {
   }
 
   void run(RunContext& ctx) override {
-    const float* x = ctx.input(0).data<float>();
-    float* y = ctx.output(0).data<float>();
-    auto work = [&](int64_t begin, int64_t end) {
-      const int64_t b = begin * kBlock, e = std::min(numel_, end * kBlock);
-#ifdef EDGERUN_SILU_AVX2
-      if (cpu_has_avx2_fma()) return silu_avx2(x + b, y + b, e - b);
-#endif
-      silu_portable(x + b, y + b, e - b);
-    };
-    const int64_t blocks = (numel_ + kBlock - 1) / kBlock;
-    if (ctx.threads() && numel_ >= 4 * kBlock) ctx.threads()->parallel_for(blocks, 1, work);
-    else work(0, blocks);
+    silu_f32(ctx.input(0).data<float>(), ctx.output(0).data<float>(), numel_, ctx.threads());
   }
 
  private:
-  static constexpr int64_t kBlock = 4096;  // elements per work item
   int64_t numel_ = 0;
 };
 

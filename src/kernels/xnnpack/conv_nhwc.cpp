@@ -1,6 +1,6 @@
 // edgerun.ConvNhwc: 2-D float32 convolution on NHWC tensors with constant weights, through XNNPACK.
 // Inputs and attributes are those of ONNX Conv (W stays in ONNX layout [M, C/group, kH, kW]), plus
-// an optional fused output clamp. The weights are packed once, when the operator is created.
+// an optional fused output clamp or SiLU. The weights are packed once, when the operator is created.
 // Ungrouped convolutions run on the AVX2/FMA indirect GEMM where the CPU has it (several times faster
 // than this XNNPACK build here); grouped and depthwise ones, and other CPUs, go through XNNPACK.
 // That GEMM runs at the FMA peak, so 3x3 stride-1 ones go further with Winograd (fewer multiplies)
@@ -12,6 +12,7 @@
 #include "kernels/reference/window_geometry.h"
 #include "kernels/x86/conv_igemm_f32.h"
 #include "kernels/x86/conv_winograd_f32.h"
+#include "kernels/x86/silu_f32.h"
 #include "kernels/xnnpack/xnnpack_common.h"
 
 namespace edgerun {
@@ -35,7 +36,8 @@ int winograd_tile(int64_t channels, int64_t out_channels, int64_t batch, int64_t
 class ConvNhwc final : public Kernel {
  public:
   ConvNhwc(const Node& node, int64_t)
-      : attrs_(WindowAttributes::from_node(node)), group_(node.attr_int("group", 1)), range_(OutputRange::from_node(node)) {
+      : attrs_(WindowAttributes::from_node(node)), group_(node.attr_int("group", 1)), range_(OutputRange::from_node(node)),
+        silu_(node.attr_int("fused_silu", 0) != 0) {
     if (group_ < 1) throw Error(ErrorCode::kInvalidModel, node.describe() + ": group must be positive");
   }
 
@@ -77,7 +79,7 @@ class ConvNhwc final : public Kernel {
     if (use_winograd_) {
       if (!winograd_ || winograd_->tile() != tile) {
         winograd_ = std::make_unique<ConvWinogradF32>(tile);
-        winograd_->pack(value(1), value(2), out_channels, channels, range_.min, range_.max);
+        winograd_->pack(value(1), value(2), out_channels, channels, activation());
       }
       winograd_->set_geometry(geometry);
       ctx.request_scratch(winograd_->scratch_bytes());
@@ -86,7 +88,7 @@ class ConvNhwc final : public Kernel {
     if (group_ == 1 && w[2] * w[3] <= ConvIgemmF32::kMaxTaps && ConvIgemmF32::supported()) {
       if (!igemm_) {
         igemm_ = std::make_unique<ConvIgemmF32>();
-        igemm_->pack(value(1), value(2), out_channels, channels, w[2], w[3], range_.min, range_.max);
+        igemm_->pack(value(1), value(2), out_channels, channels, w[2], w[3], activation());
       }
       igemm_->set_geometry(geometry);
       ctx.request_scratch(igemm_->scratch_bytes());
@@ -120,9 +122,14 @@ class ConvNhwc final : public Kernel {
                                                ctx.output(0).data<float>(), threads),
               ctx.node(), "xnn_setup_convolution2d_nhwc_f32");
     check_xnn(xnn_run_operator(op_.get(), threads), ctx.node(), "xnn_run_operator");
+    // XNNPACK clamps but has no SiLU: a second pass, in place (the fused pass only ever fuses SiLU into
+    // a convolution without a clamp, so the order does not matter).
+    if (silu_) silu_f32(ctx.output(0).data<float>(), ctx.output(0).data<float>(), ctx.output(0).numel(), ctx.threads());
   }
 
  private:
+  OutputActivation activation() const { return {range_.min, range_.max, silu_}; }
+
   void create_operator(PrepareContext& ctx, const WindowGeometry& g, int64_t channels, int64_t out_channels,
                        const Shape& w) {
     const float* weights = ctx.require_value(1).data<float>();
@@ -149,6 +156,7 @@ class ConvNhwc final : public Kernel {
   WindowAttributes attrs_;
   int64_t group_;
   OutputRange range_;
+  bool silu_;  // fused_silu: y = SiLU(conv), written by FuseActivations
   XnnOperator op_;
   std::unique_ptr<ConvIgemmF32> igemm_;
   std::unique_ptr<ConvWinogradF32> winograd_;
