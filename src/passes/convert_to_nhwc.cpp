@@ -193,6 +193,7 @@ class NhwcRewriter {
       keep_on_nhwc(std::move(n), true, {0});
       return true;
     }
+    if (rewrite_data_movement(n, false)) return true;
     if (!n.domain.empty()) return false;
     // The input is already NHWC and float32 (4-D): take the NHWC form of the op when it has one.
     if (is_per_tensor_qdq(g_, n) && n.op_type == "QuantizeLinear") {
@@ -257,6 +258,7 @@ class NhwcRewriter {
 
   // Ops on an NHWC int8 value (from an int8 kernel or a QuantizeLinear).
   bool rewrite_int8(Node& n) {
+    if (rewrite_data_movement(n, true)) return true;
     if (n.domain == kDomain && n.op_type == "QLinearAdd" && n.inputs.size() == 8 && has_nhwc(n.inputs[3])) {
       // Both operands are permuted alike, so broadcasting between them is unchanged.
       n.inputs[0] = nhwc_.at(n.inputs[0]);
@@ -283,6 +285,58 @@ class NhwcRewriter {
     }
     if (is_per_tensor_qdq(g_, n) && n.op_type == "DequantizeLinear") {
       keep_on_nhwc(std::move(n), false, {0});
+      return true;
+    }
+    return false;
+  }
+
+  // Ops that move data of any type, on an NHWC input: edgerun.ChannelShuffle, Slice with constant axes
+  // (the axes are renumbered), and Shape (the NCHW dims are gathered from the NHWC ones, so that shape
+  // arithmetic does not make the NCHW value exist).
+  bool rewrite_data_movement(Node& n, bool int8) {
+    if (n.domain == kDomain && n.op_type == "ChannelShuffle" && n.outputs.size() == 1 &&
+        n.attr_ints("shape").size() == 4) {
+      n.attrs["channels_last"].type = Attribute::Type::kInt;
+      n.attrs["channels_last"].i = 1;
+      keep_on_nhwc(std::move(n), int8, {0});
+      return true;
+    }
+    if (!n.domain.empty()) return false;
+    if (n.op_type == "Slice" && n.outputs.size() == 1 && n.inputs.size() >= 4 && g_.opset_for("") >= 10) {
+      const Tensor* axes = constant_value(g_, n.inputs[3]);
+      if (!axes || axes->rank() != 1 || (axes->dtype() != DType::kInt64 && axes->dtype() != DType::kInt32)) return false;
+      static constexpr int64_t kNhwcAxis[4] = {0, 3, 1, 2};
+      Tensor remapped(DType::kInt64, {axes->numel()});
+      for (int64_t i = 0; i < axes->numel(); ++i) {
+        int64_t a = axes->dtype() == DType::kInt64 ? axes->data<int64_t>()[i] : axes->data<int32_t>()[i];
+        if (a < -4 || a > 3) return false;
+        if (a < 0) a += 4;
+        remapped.data<int64_t>()[i] = kNhwcAxis[a];
+      }
+      const std::string name = names_.make(n.inputs[3] + "_nhwc");
+      g_.initializers[name] = std::move(remapped);
+      n.inputs[3] = name;
+      keep_on_nhwc(std::move(n), int8, {0});
+      return true;
+    }
+    if (n.op_type == "Shape" && n.outputs.size() == 1 && !n.has_attr("start") && !n.has_attr("end")) {
+      const std::string dims = names_.make(n.outputs[0] + "_nhwc_dims");
+      const std::string order = names_.make(n.outputs[0] + "_nchw_order");
+      Tensor perm(DType::kInt64, {4});
+      const int64_t nchw_from_nhwc[4] = {0, 3, 1, 2};
+      std::copy(nchw_from_nhwc, nchw_from_nhwc + 4, perm.data<int64_t>());
+      g_.initializers[order] = std::move(perm);
+      Node shape = n;
+      shape.inputs = {nhwc_.at(n.inputs[0])};
+      shape.outputs = {dims};
+      Node gather;
+      gather.name = n.name + "_nchw_order";
+      gather.op_type = "Gather";
+      gather.inputs = {dims, order};
+      gather.outputs = n.outputs;
+      g_.nodes.push_back(std::move(shape));
+      g_.nodes.push_back(std::move(gather));
+      ++rewrites_;
       return true;
     }
     return false;

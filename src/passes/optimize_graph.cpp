@@ -13,6 +13,7 @@ std::vector<PassRecord> optimize_graph(Graph& g, bool fast_kernels) {
   if (fast_kernels) {
     apply("FuseQdq", fuse_qdq);
     apply("FoldConstantDequantize", fold_constant_dequantize);
+    apply("FuseChannelShuffle", fuse_channel_shuffle);
     apply("ConvertToNhwc", convert_to_nhwc);
     apply("CancelLayoutConversions", cancel_layout_conversions);
     apply("UseFullyConnected", use_fully_connected);

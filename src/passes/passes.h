@@ -46,6 +46,10 @@ int fold_constant_dequantize(Graph& g);
 // edgerun.NhwcToNchw convert at the edges, at most once per value.
 int convert_to_nhwc(Graph& g);
 
+// Reshape -> Transpose(0,2,1,3,4) -> Reshape with constant shapes (a channel shuffle, as ShuffleNet is
+// exported) becomes one edgerun.ChannelShuffle, which convert_to_nhwc keeps in NHWC.
+int fuse_channel_shuffle(Graph& g);
+
 // Removes NhwcToNchw -> NchwToNhwc round trips (and the reverse).
 int cancel_layout_conversions(Graph& g);
 

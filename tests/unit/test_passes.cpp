@@ -595,3 +595,89 @@ TEST(UseFastSigmoid, TakesSigmoidsOnFloatValuesOutsideTheNhwcRegion) {
     EXPECT_LT(relative_difference(fast.run({{"x", x}, {"raw", raw}}), expected), 1e-5) << threads << " threads";
   }
 }
+
+// Runs `model` optimized at 1 and 2 threads against the reference kernels; returns the op types the
+// 2-thread session ran.
+std::vector<std::string> expect_matches_reference(const std::shared_ptr<Model>& model, const Tensor& x) {
+  SessionOptions off;
+  off.optimize = false;
+  Session reference(model, off);
+  const auto expected = reference.run({{"x", x}});
+  std::vector<std::string> ops;
+  for (int threads : {1, 2}) {
+    SessionOptions on;
+    on.num_threads = threads;
+    Session fast(model, on);
+    EXPECT_LT(relative_difference(fast.run({{"x", x}}), expected), 1e-5) << threads << " threads";
+    ops.clear();
+    for (const auto& s : fast.node_summaries()) ops.push_back(s.op_type);
+  }
+  return ops;
+}
+
+Tensor ramp_input(const Shape& shape) {
+  Tensor x(DType::kFloat32, shape);
+  const auto v = ramp(static_cast<size_t>(x.numel()), 1.f);
+  std::copy(v.begin(), v.end(), x.data<float>());
+  return x;
+}
+
+void add_shuffle(test::ModelSpec& m, const std::string& x, const std::string& y, const std::vector<int64_t>& view,
+                 const std::vector<int64_t>& shape) {
+  int64_initializer(m, y + "_view", view);
+  int64_initializer(m, y + "_shape", shape);
+  m.node("Reshape", {x, y + "_view"}, {y + "_5d"});
+  set_ints(m.node("Transpose", {y + "_5d"}, {y + "_t"}), "perm", {0, 2, 1, 3, 4});
+  m.node("Reshape", {y + "_t", y + "_shape"}, {y});
+}
+
+// A ShuffleNet unit as torchvision exports it: concatenated branches, channel shuffle, then halves cut by
+// Slices whose bounds come from the Shape of the shuffled value.
+TEST(FuseChannelShuffle, ShuffleNetUnitStaysNhwc) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  test::ModelSpec m;
+  m.input("x", {1, 8, 6, 5});
+  add_conv(m, "x", "a", 8, 8, 3);
+  add_conv(m, "x", "b", 8, 8, 1);
+  set_int(m.node("Concat", {"a", "b"}, {"c"}), "axis", 1);
+  add_shuffle(m, "c", "s", {1, 2, 8, 6, 5}, {1, -1, 6, 5});
+  m.node("Shape", {"s"}, {"dims"});
+  int64_initializer(m, "one", {1});
+  int64_initializer(m, "two", {2});
+  int64_initializer(m, "zero", {0});
+  int64_initializer(m, "channel_axis", {1});
+  int64_initializer(m, "channel_axis_negative", {-3});
+  set_int(m.node("Gather", {"dims", "one"}, {"channels"}), "axis", 0);
+  m.node("Div", {"channels", "two"}, {"half"});
+  m.node("Slice", {"s", "zero", "half", "channel_axis"}, {"lo"});
+  m.node("Slice", {"s", "half", "channels", "channel_axis_negative"}, {"hi"});
+  add_conv(m, "hi", "d", 8, 8, 1);
+  set_int(m.node("Concat", {"lo", "d"}, {"y"}), "axis", 1);
+  m.output("y", {1, 16, 6, 5});
+  auto model = load(m);
+  Graph g = model->graph();
+  EXPECT_EQ(fuse_channel_shuffle(g), 1);
+  EXPECT_EQ(producer(g, "s").op_type, "ChannelShuffle");
+
+  const auto ops = expect_matches_reference(model, ramp_input({1, 8, 6, 5}));
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "ChannelShuffle"), 1);
+  // Only the graph's input and output change layout: the Shape, the Slices and the shuffle stay NHWC.
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "NchwToNhwc"), 1);
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "NhwcToNchw"), 1);
+}
+
+// Views that are not a per-pixel channel shuffle (here H and W swapped in the 5-D view), on NHWC data
+// and on a graph input (NCHW), still give what the three ONNX ops give.
+TEST(FuseChannelShuffle, OtherViewsKeepOnnxSemantics) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  for (bool after_conv : {true, false}) {
+    test::ModelSpec m;
+    m.input("x", {1, 8, 6, 5});
+    if (after_conv) add_conv(m, "x", "a", 8, 8, 3);
+    add_shuffle(m, after_conv ? "a" : "x", "s", {0, 2, 4, 5, 6}, {1, 8, 6, 5});
+    add_conv(m, "s", "y", 8, 4, 1);
+    m.output("y", {1, 4, 6, 5});
+    const auto ops = expect_matches_reference(load(m), ramp_input({1, 8, 6, 5}));
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "ChannelShuffle"), 1) << "after_conv " << after_conv;
+  }
+}
