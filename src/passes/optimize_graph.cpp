@@ -20,6 +20,7 @@ std::vector<PassRecord> optimize_graph(Graph& g, bool fast_kernels) {
     apply("FuseSilu", fuse_silu);
     apply("FuseActivations", fuse_activations);
     apply("UseFastSigmoid", use_fast_sigmoid);
+    apply("FuseChannelScale", fuse_channel_scale);
   }
   apply("RemoveUnusedInitializers", remove_unused_initializers);
   return done;

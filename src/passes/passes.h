@@ -67,6 +67,10 @@ int fuse_activations(Graph& g);
 // vectorized and takes any shape.
 int use_fast_sigmoid(Graph& g);
 
+// edgerun.Mul(x, gate) with gate [N, 1, 1, C] from a GlobalAveragePool (squeeze-excitation), read only
+// by a ConvNhwc, becomes that convolution's input 3: a per-channel scale it applies to its weights.
+int fuse_channel_scale(Graph& g);
+
 struct PassRecord {
   std::string name;
   int rewrites = 0;

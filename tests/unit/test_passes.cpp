@@ -681,3 +681,55 @@ TEST(FuseChannelShuffle, OtherViewsKeepOnnxSemantics) {
     EXPECT_EQ(std::count(ops.begin(), ops.end(), "ChannelShuffle"), 1) << "after_conv " << after_conv;
   }
 }
+
+// Squeeze-excitation as MobileNetV3 exports it: the gate is GlobalAveragePool -> 1x1 conv -> Relu ->
+// 1x1 conv -> HardSigmoid, and x * gate feeds the projecting 1x1 convolution.
+std::shared_ptr<Model> squeeze_excitation(int64_t batch, int64_t channels, int64_t size, bool gate_first) {
+  test::ModelSpec m;
+  m.input("x", {batch, 4, size, size});
+  add_conv(m, "x", "a", 4, channels, 3);
+  m.node("GlobalAveragePool", {"a"}, {"pool"});
+  add_conv(m, "pool", "fc1", channels, 8, 1);
+  m.node("Relu", {"fc1"}, {"fc1_relu"});
+  add_conv(m, "fc1_relu", "fc2", 8, channels, 1);
+  m.node("HardSigmoid", {"fc2"}, {"gate"});
+  m.node("Mul", gate_first ? std::vector<std::string>{"gate", "a"} : std::vector<std::string>{"a", "gate"}, {"scaled"});
+  add_conv(m, "scaled", "y", channels, 24, 1);
+  m.output("y", {batch, 24, size, size});
+  return load(m);
+}
+
+// The product disappears whether the convolution scales its weights (a large image) or a scaled copy
+// of x (a small image, where the weights are the larger; a batch of two, one gate per image).
+TEST(FuseChannelScale, SqueezeExcitationGateScalesTheProjection) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  struct Case {
+    int64_t batch, channels, size;
+    bool gate_first;
+  };
+  for (const Case& c : {Case{1, 32, 12, false}, Case{1, 40, 2, true}, Case{2, 32, 9, false}}) {
+    auto model = squeeze_excitation(c.batch, c.channels, c.size, c.gate_first);
+    Graph g = model->graph();
+    convert_to_nhwc(g);
+    fuse_activations(g);
+    EXPECT_EQ(fuse_channel_scale(g), 1);
+    const auto ops = expect_matches_reference(model, ramp_input({c.batch, 4, c.size, c.size}));
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "Mul"), 0) << c.batch << " " << c.size;
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "ConvNhwc"), 4);
+  }
+}
+
+// A Mul by something other than a pooled gate stays a Mul.
+TEST(FuseChannelScale, LeavesOtherProductsAlone) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  test::ModelSpec m;
+  m.input("x", {1, 4, 6, 6});
+  add_conv(m, "x", "a", 4, 8, 3);
+  add_conv(m, "x", "b", 4, 8, 1);
+  m.node("Mul", {"a", "b"}, {"p"});
+  add_conv(m, "p", "y", 8, 8, 1);
+  m.output("y", {1, 8, 6, 6});
+  Graph g = load(m)->graph();
+  convert_to_nhwc(g);
+  EXPECT_EQ(fuse_channel_scale(g), 0);
+}

@@ -100,7 +100,16 @@ void ConvIgemmF32::copy_padded(const float* x, float* padded, int64_t row_begin,
   }
 }
 
-void ConvIgemmF32::run_unit(const float* x, float* y, int64_t chunk, int64_t group, int64_t groups) const {
+void ConvIgemmF32::scale_weights(const float* scale, float* out) const {
+  const float* w = packed_.data();
+  const int64_t rows = blocks_ * kernel_h_ * kernel_w_;  // [block][tap] rows of [channels][16]
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < channels_; ++c, w += kBlock, out += kBlock)
+      for (int64_t col = 0; col < kBlock; ++col) out[col] = w[col] * scale[c];
+}
+
+void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, int64_t chunk, int64_t group,
+                            int64_t groups) const {
 #ifdef EDGERUN_IGEMM_AVX2
   const ConvNhwcGeometry& g = geometry_;
   const int64_t pixels = g.batch * g.out_h * g.out_w;
@@ -146,7 +155,7 @@ void ConvIgemmF32::run_unit(const float* x, float* y, int64_t chunk, int64_t gro
   }
   const int64_t block_begin = group * blocks_ / groups, block_end = (group + 1) * blocks_ / groups;
   for (int64_t b = block_begin; b < block_end; ++b) {
-    const float* w = packed_.data() + b * kernel_h_ * kernel_w_ * channels_ * kBlock;
+    const float* w = weights + b * kernel_h_ * kernel_w_ * channels_ * kBlock;
     const int64_t col = b * kBlock, cols = std::min(kBlock, out_channels_ - col);
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t p = p_begin + tile * kRows;
@@ -155,11 +164,12 @@ void ConvIgemmF32::run_unit(const float* x, float* y, int64_t chunk, int64_t gro
     }
   }
 #else
-  (void)x, (void)y, (void)chunk, (void)group, (void)groups;
+  (void)x, (void)y, (void)weights, (void)chunk, (void)group, (void)groups;
 #endif
 }
 
-void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* threads) const {
+void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* weights) const {
+  if (!weights) weights = packed_.data();
   const int64_t parallel = threads ? threads->num_threads() : 1;
   if (padded_rows_) {
     float* padded = static_cast<float*>(scratch);
@@ -176,7 +186,7 @@ void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* thre
   // share of them reuses the same packed weights.
   const int64_t groups = std::min(blocks_, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
   auto work = [&](int64_t begin, int64_t end) {
-    for (int64_t u = begin; u < end; ++u) run_unit(x, y, u % chunks, u / chunks, groups);
+    for (int64_t u = begin; u < end; ++u) run_unit(x, y, weights, u % chunks, u / chunks, groups);
   };
   if (parallel > 1) threads->parallel_for(chunks * groups, 1, work);
   else work(0, chunks * groups);

@@ -13,6 +13,7 @@
 #include "kernels/x86/conv_igemm_f32.h"
 #include "kernels/x86/conv_winograd_f32.h"
 #include "kernels/x86/silu_f32.h"
+#include "runtime/thread_pool.h"
 #include "kernels/xnnpack/xnnpack_common.h"
 
 namespace edgerun {
@@ -37,7 +38,7 @@ class ConvNhwc final : public Kernel {
  public:
   ConvNhwc(const Node& node, int64_t)
       : attrs_(WindowAttributes::from_node(node)), group_(node.attr_int("group", 1)), range_(OutputRange::from_node(node)),
-        silu_(node.attr_int("fused_silu", 0) != 0) {
+        silu_(node.attr_int("fused_silu", 0) != 0), has_scale_(node.inputs.size() > 3 && !node.inputs[3].empty()) {
     if (group_ < 1) throw Error(ErrorCode::kInvalidModel, node.describe() + ": group must be positive");
   }
 
@@ -82,7 +83,7 @@ class ConvNhwc final : public Kernel {
         winograd_->pack(value(1), value(2), out_channels, channels, activation());
       }
       winograd_->set_geometry(geometry);
-      ctx.request_scratch(winograd_->scratch_bytes());
+      prepare_scale(ctx, winograd_->scratch_bytes());
       return;
     }
     if (group_ == 1 && w[2] * w[3] <= ConvIgemmF32::kMaxTaps && ConvIgemmF32::supported()) {
@@ -91,9 +92,10 @@ class ConvNhwc final : public Kernel {
         igemm_->pack(value(1), value(2), out_channels, channels, w[2], w[3], activation());
       }
       igemm_->set_geometry(geometry);
-      ctx.request_scratch(igemm_->scratch_bytes());
+      prepare_scale(ctx, igemm_->scratch_bytes());
       return;
     }
+    prepare_scale(ctx, 0);
     const std::vector<int64_t> pads = {g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1]};
     if (op_ && pads == pads_) return;  // same operator (and packed weights) for new input sizes
     pads_ = pads;
@@ -109,16 +111,28 @@ class ConvNhwc final : public Kernel {
 
   void run(RunContext& ctx) override {
     if (empty_) return;
+    const float* x = ctx.input(0).data<float>();
+    if (has_scale_) {
+      const float* scale = ctx.input(3).data<float>();
+      float* extra = reinterpret_cast<float*>(static_cast<char*>(ctx.scratch()) + scale_offset_);
+      if (scale_weights_) {
+        igemm_->scale_weights(scale, extra);
+        igemm_->run(x, ctx.output(0).data<float>(), ctx.scratch(), ctx.threads(), extra);
+        return;
+      }
+      scale_channels(x, scale, extra, ctx.threads());
+      x = extra;
+    }
     if (use_winograd_) {
-      winograd_->run(ctx.input(0).data<float>(), ctx.output(0).data<float>(), ctx.scratch(), ctx.threads());
+      winograd_->run(x, ctx.output(0).data<float>(), ctx.scratch(), ctx.threads());
       return;
     }
     if (igemm_) {
-      igemm_->run(ctx.input(0).data<float>(), ctx.output(0).data<float>(), ctx.scratch(), ctx.threads());
+      igemm_->run(x, ctx.output(0).data<float>(), ctx.scratch(), ctx.threads());
       return;
     }
     pthreadpool_t threads = pthreads_of(ctx);
-    check_xnn(xnn_setup_convolution2d_nhwc_f32(op_.get(), batch_, height_, width_, ctx.input(0).data<float>(),
+    check_xnn(xnn_setup_convolution2d_nhwc_f32(op_.get(), batch_, height_, width_, x,
                                                ctx.output(0).data<float>(), threads),
               ctx.node(), "xnn_setup_convolution2d_nhwc_f32");
     check_xnn(xnn_run_operator(op_.get(), threads), ctx.node(), "xnn_run_operator");
@@ -129,6 +143,43 @@ class ConvNhwc final : public Kernel {
 
  private:
   OutputActivation activation() const { return {range_.min, range_.max, silu_}; }
+
+  // The optional input 3, written by FuseChannelScale: a per-image, per-channel scale [N, 1, 1, C] of X
+  // (a squeeze-excitation gate). Where the weights are fewer than one image's inputs (the usual case
+  // early in a network) they are scaled instead of X; otherwise X * scale is made in scratch.
+  void prepare_scale(PrepareContext& ctx, size_t kernel_scratch) {
+    scale_offset_ = (kernel_scratch + 63) / 64 * 64;
+    scale_weights_ = false;
+    if (!has_scale_) {
+      ctx.request_scratch(kernel_scratch);
+      return;
+    }
+    const Shape& x = ctx.input_shape(0);
+    if (ctx.input_dtype(3) != DType::kFloat32 || ctx.input_shape(3) != Shape{x[0], 1, 1, x[3]})
+      ctx.fail("expects a float32 channel scale of shape [" + std::to_string(x[0]) + ", 1, 1, " + std::to_string(x[3]) +
+               "], got " + shape_str(ctx.input_shape(3)));
+    scale_pixels_ = x[1] * x[2];
+    scale_channels_ = x[3];
+    const int64_t image = x[1] * x[2] * x[3];
+    scale_weights_ = igemm_ && !use_winograd_ && x[0] == 1 && static_cast<int64_t>(igemm_->packed_floats()) < image;
+    const size_t extra = scale_weights_ ? igemm_->packed_floats() : static_cast<size_t>(shape_numel(x));
+    ctx.request_scratch(scale_offset_ + extra * sizeof(float));
+  }
+
+  // out[n][p][c] = x[n][p][c] * scale[n][c].
+  void scale_channels(const float* x, const float* scale, float* out, ThreadPool* threads) const {
+    const int64_t c = scale_channels_, pixels = static_cast<int64_t>(batch_) * scale_pixels_;
+    auto work = [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        const float* s = scale + p / scale_pixels_ * c;
+        const float* in = x + p * c;
+        float* o = out + p * c;
+        for (int64_t i = 0; i < c; ++i) o[i] = in[i] * s[i];
+      }
+    };
+    if (threads && pixels * c >= (int64_t{1} << 15)) threads->parallel_for(pixels, 16, work);
+    else work(0, pixels);
+  }
 
   void create_operator(PrepareContext& ctx, const WindowGeometry& g, int64_t channels, int64_t out_channels,
                        const Shape& w) {
@@ -157,6 +208,10 @@ class ConvNhwc final : public Kernel {
   int64_t group_;
   OutputRange range_;
   bool silu_;  // fused_silu: y = SiLU(conv), written by FuseActivations
+  bool has_scale_;
+  bool scale_weights_ = false;
+  size_t scale_offset_ = 0;
+  int64_t scale_pixels_ = 0, scale_channels_ = 0;
   XnnOperator op_;
   std::unique_ptr<ConvIgemmF32> igemm_;
   std::unique_ptr<ConvWinogradF32> winograd_;
