@@ -101,22 +101,25 @@ void set_fused_name(Node& producer, const std::string& name) {
   producer.attrs["fused_activation"] = a;
 }
 
-// Folds the edgerun.Silu at node k into the ConvNhwc producing its input (fused_silu); true if it did.
-// Only into a convolution without a clamp yet: the kernels apply SiLU before the clamp.
-bool fuse_silu_into_conv(Graph& g, size_t k) {
+// Folds the edgerun.Silu or edgerun.HardSwish at node k into the ConvNhwc producing its input
+// (fused_function); true if it did. Only into a convolution without a clamp yet: the kernels apply the
+// function before the clamp.
+bool fuse_function_into_conv(Graph& g, size_t k) {
   const Node& silu = g.nodes[k];
-  if (silu.domain != "edgerun" || silu.op_type != "Silu" || silu.inputs.size() != 1) return false;
+  if (silu.domain != "edgerun" || (silu.op_type != "Silu" && silu.op_type != "HardSwish") || silu.inputs.size() != 1)
+    return false;
   const int p = producer_of(g, silu.inputs[0]);
   if (p < 0) return false;
   Node& conv = g.nodes[p];
   if (conv.domain != "edgerun" || conv.op_type != "ConvNhwc" || conv.outputs.size() != 1) return false;
-  if (conv.has_attr("activation_min") || conv.has_attr("activation_max") || conv.has_attr("fused_silu")) return false;
+  if (conv.has_attr("activation_min") || conv.has_attr("activation_max") || conv.has_attr("fused_function"))
+    return false;
   if (count_uses(g).at(silu.inputs[0]) != 1) return false;
   Attribute a;
-  a.type = Attribute::Type::kInt;
-  a.i = 1;
-  conv.attrs["fused_silu"] = a;
-  set_fused_name(conv, "Silu");
+  a.type = Attribute::Type::kString;
+  a.s = silu.op_type;
+  conv.attrs["fused_function"] = a;
+  set_fused_name(conv, silu.op_type);
   conv.outputs[0] = silu.outputs[0];
   g.nodes.erase(g.nodes.begin() + static_cast<long>(k));
   return true;
@@ -134,7 +137,7 @@ void set_attr(Node& n, const std::string& key, float v) {
 int fuse_activations(Graph& g) {
   int fused = 0;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
-    if (fuse_int8_clamp(g, k) || fuse_silu_into_conv(g, k)) {
+    if (fuse_int8_clamp(g, k) || fuse_function_into_conv(g, k)) {
       --k;
       ++fused;
       continue;

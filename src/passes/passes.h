@@ -59,7 +59,7 @@ int use_fully_connected(Graph& g);
 // A clamp (Relu, Clip with constant bounds, edgerun.Clamp) after an XNNPACK kernel that can clamp
 // its output (ConvNhwc, FullyConnected, Add, Mul) becomes that kernel's fused_activation; an int8 Clip
 // after QConvNhwc, QFullyConnected or QLinearAdd becomes their output_min / output_max; an edgerun.Silu
-// after a ConvNhwc without a clamp becomes its fused_silu.
+// or edgerun.HardSwish after a ConvNhwc without a clamp becomes its fused_function.
 int fuse_activations(Graph& g);
 
 // Sigmoid on a value known to be float32 (made by an edgerun float kernel, then only reshaped,

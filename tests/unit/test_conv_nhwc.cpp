@@ -24,7 +24,7 @@ struct ConvCase {
   std::string name;
   int64_t batch, channels, out_channels, height, width, kernel_h, kernel_w;
   std::vector<int64_t> strides, dilations, pads;  // pads: top, left, bottom, right
-  std::string activation;                         // "", "Relu", "Relu6" or "Silu"
+  std::string activation;                         // "", "Relu", "Relu6", "Silu" or "HardSwish"
   bool bias = true;
   int64_t group = 1;                              // channels: depthwise
 };
@@ -70,6 +70,8 @@ std::shared_ptr<Model> conv_model(const ConvCase& c) {
   }
   if (c.activation == "Relu") {
     m.node("Relu", {conv_out}, {"y"});
+  } else if (c.activation == "HardSwish") {
+    m.node("HardSwish", {conv_out}, {"y"});
   } else if (c.activation == "Silu") {  // as exporters write it: x * Sigmoid(x)
     m.node("Sigmoid", {conv_out}, {"gate"});
     m.node("Mul", {conv_out, "gate"}, {"y"});
@@ -136,7 +138,7 @@ TEST_P(ConvNhwcF32, MatchesReferenceConv) {
       std::vector<std::string> ops;
       for (const auto& s : fast.node_summaries()) ops.push_back(s.op_type);
       EXPECT_EQ(std::count(ops.begin(), ops.end(), "ConvNhwc"), 1);
-      for (const char* op : {"Relu", "Clip", "Silu", "Sigmoid", "Mul"})
+      for (const char* op : {"Relu", "Clip", "Silu", "Sigmoid", "Mul", "HardSwish"})
         EXPECT_EQ(std::count(ops.begin(), ops.end(), op), 0) << "activation not fused: " << op;
     }
   }
@@ -156,12 +158,14 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{"few_channels_dilated_rows", 1, 2, 17, 10, 11, 3, 5, {}, {2, 1}, {2, 1, 3, 4}, "Relu6"},
                       ConvCase{"pointwise_silu", 1, 24, 40, 9, 8, 1, 1, {}, {}, {}, "Silu"},
                       ConvCase{"k3_stride2_silu_few_channels", 1, 3, 16, 13, 12, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, "Silu"},
+                      ConvCase{"pointwise_hard_swish", 1, 16, 24, 7, 7, 1, 1, {}, {}, {}, "HardSwish"},
                       ConvCase{"k1x3_no_bias", 1, 9, 7, 4, 13, 1, 3, {}, {}, {0, 1, 0, 1}, "", false},
                       ConvCase{"one_pixel", 3, 64, 48, 1, 1, 1, 1, {}, {}, {}, ""},
                       ConvCase{"kernel_larger_than_input", 1, 4, 8, 2, 2, 3, 3, {}, {}, {1, 1, 1, 1}, ""},
                       ConvCase{"depthwise_k3", 1, 32, 32, 9, 9, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu6", true, 32},
                       ConvCase{"depthwise_channel_tails", 2, 44, 44, 7, 6, 3, 3, {}, {}, {1, 1, 1, 1}, "", true, 44},
                       ConvCase{"depthwise_silu", 1, 24, 24, 9, 9, 3, 3, {}, {}, {1, 1, 1, 1}, "Silu", true, 24},
+                      ConvCase{"depthwise_hard_swish", 1, 16, 16, 8, 8, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, "HardSwish", true, 16},
                       ConvCase{"depthwise_few_channels", 1, 5, 5, 6, 6, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, "", false, 5},
                       ConvCase{"depthwise_k5_stride2", 1, 72, 72, 11, 10, 5, 5, {2, 2}, {}, {2, 2, 2, 2}, "Relu", true, 72},
                       ConvCase{"depthwise_dilated_asymmetric", 1, 40, 40, 8, 9, 3, 3, {1, 2}, {2, 1}, {0, 2, 1, 0}, "", true, 40},
@@ -172,6 +176,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{"winograd_asymmetric_pads", 1, 40, 7, 14, 15, 3, 3, {}, {}, {0, 2, 1, 0}, ""},
                       ConvCase{"winograd_many_channels", 1, 160, 150, 14, 14, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu"},
                       ConvCase{"winograd_silu", 1, 16, 24, 16, 18, 3, 3, {}, {}, {1, 1, 1, 1}, "Silu"},
+                      ConvCase{"winograd_hard_swish", 1, 16, 24, 16, 18, 3, 3, {}, {}, {1, 1, 1, 1}, "HardSwish"},
                       ConvCase{"winograd_small_image", 3, 24, 20, 7, 7, 3, 3, {}, {}, {1, 1, 1, 1}, ""}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 

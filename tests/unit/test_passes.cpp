@@ -535,7 +535,7 @@ TEST(FuseSilu, FusesSigmoidTimesInputInTheNhwcRegion) {
   ops = op_types(g);
   EXPECT_EQ(std::count(ops.begin(), ops.end(), "edgerun.Silu"), 1);
   EXPECT_EQ(std::count_if(g.nodes.begin(), g.nodes.end(),
-                          [](const Node& n) { return n.op_type == "ConvNhwc" && n.attr_int("fused_silu", 0) == 1; }),
+                          [](const Node& n) { return n.op_type == "ConvNhwc" && n.attr_string("fused_function", "") == "Silu"; }),
             1);
 
   SessionOptions off;

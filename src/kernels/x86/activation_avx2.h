@@ -1,5 +1,5 @@
-// What the float kernels apply to their sums before storing them: a clamp (Relu, Relu6, none) and,
-// for convolutions followed by SiLU, x * sigmoid(x). Applied in registers, so a fused activation costs
+// What the float kernels apply to their sums before storing them: a function (SiLU or HardSwish, for
+// convolutions followed by one) and a clamp (Relu, Relu6, none). Applied in registers, so a fused activation costs
 // no pass over memory. exp_avx2 is shared with the standalone edgerun.Silu kernel.
 #pragma once
 #include <limits>
@@ -11,9 +11,10 @@
 namespace edgerun {
 
 struct OutputActivation {
+  enum class Function { kNone, kSilu, kHardSwish };
   float min = -std::numeric_limits<float>::infinity();
   float max = std::numeric_limits<float>::infinity();
-  bool silu = false;  // y = x * sigmoid(x), before the clamp
+  Function function = Function::kNone;  // applied before the clamp
 };
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -44,9 +45,17 @@ __attribute__((target("avx2,fma"), always_inline)) inline __m256 silu_avx2(__m25
   return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.f), e));
 }
 
+// x * min(max(x + 3, 0), 6) / 6.
+__attribute__((target("avx2,fma"), always_inline)) inline __m256 hard_swish_avx2(__m256 x) {
+  const __m256 gate = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, _mm256_set1_ps(3.f)), _mm256_setzero_ps()),
+                                    _mm256_set1_ps(6.f));
+  return _mm256_mul_ps(_mm256_mul_ps(x, gate), _mm256_set1_ps(1.f / 6.f));
+}
+
 __attribute__((target("avx2,fma"), always_inline)) inline __m256 apply_activation(const OutputActivation& a,
                                                                                   __m256 v) {
-  if (a.silu) v = silu_avx2(v);
+  if (a.function == OutputActivation::Function::kSilu) v = silu_avx2(v);
+  else if (a.function == OutputActivation::Function::kHardSwish) v = hard_swish_avx2(v);
   return _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(a.min)), _mm256_set1_ps(a.max));
 }
 

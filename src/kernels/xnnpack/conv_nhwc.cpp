@@ -1,6 +1,6 @@
 // edgerun.ConvNhwc: 2-D float32 convolution on NHWC tensors with constant weights, through XNNPACK.
 // Inputs and attributes are those of ONNX Conv (W stays in ONNX layout [M, C/group, kH, kW]), plus
-// an optional fused output clamp or SiLU. The weights are packed once, when the operator is created.
+// an optional fused output clamp, SiLU or HardSwish. The weights are packed once, when the operator is created.
 // Ungrouped convolutions run on the AVX2/FMA indirect GEMM where the CPU has it (several times faster
 // than this XNNPACK build here); grouped and depthwise ones, and other CPUs, go through XNNPACK.
 // That GEMM runs at the FMA peak, so 3x3 stride-1 ones go further with Winograd (fewer multiplies)
@@ -12,7 +12,7 @@
 #include "kernels/reference/window_geometry.h"
 #include "kernels/x86/conv_igemm_f32.h"
 #include "kernels/x86/conv_winograd_f32.h"
-#include "kernels/x86/silu_f32.h"
+#include "kernels/x86/activation_f32.h"
 #include "runtime/thread_pool.h"
 #include "kernels/xnnpack/xnnpack_common.h"
 
@@ -38,7 +38,7 @@ class ConvNhwc final : public Kernel {
  public:
   ConvNhwc(const Node& node, int64_t)
       : attrs_(WindowAttributes::from_node(node)), group_(node.attr_int("group", 1)), range_(OutputRange::from_node(node)),
-        silu_(node.attr_int("fused_silu", 0) != 0), has_scale_(node.inputs.size() > 3 && !node.inputs[3].empty()) {
+        function_(function_of(node)), has_scale_(node.inputs.size() > 3 && !node.inputs[3].empty()) {
     if (group_ < 1) throw Error(ErrorCode::kInvalidModel, node.describe() + ": group must be positive");
   }
 
@@ -136,13 +136,22 @@ class ConvNhwc final : public Kernel {
                                                ctx.output(0).data<float>(), threads),
               ctx.node(), "xnn_setup_convolution2d_nhwc_f32");
     check_xnn(xnn_run_operator(op_.get(), threads), ctx.node(), "xnn_run_operator");
-    // XNNPACK clamps but has no SiLU: a second pass, in place (the fused pass only ever fuses SiLU into
-    // a convolution without a clamp, so the order does not matter).
-    if (silu_) silu_f32(ctx.output(0).data<float>(), ctx.output(0).data<float>(), ctx.output(0).numel(), ctx.threads());
+    // XNNPACK clamps but has no SiLU or HardSwish: a second pass, in place (FuseActivations puts them only
+    // on convolutions without a clamp, so clamping again changes nothing).
+    if (function_ != OutputActivation::Function::kNone)
+      apply_activation_f32(activation(), ctx.output(0).data<float>(), ctx.output(0).numel(), ctx.threads());
   }
 
  private:
-  OutputActivation activation() const { return {range_.min, range_.max, silu_}; }
+  OutputActivation activation() const { return {range_.min, range_.max, function_}; }
+
+  static OutputActivation::Function function_of(const Node& node) {
+    const std::string f = node.attr_string("fused_function", "");
+    if (f.empty()) return OutputActivation::Function::kNone;
+    if (f == "Silu") return OutputActivation::Function::kSilu;
+    if (f == "HardSwish") return OutputActivation::Function::kHardSwish;
+    throw Error(ErrorCode::kInvalidModel, node.describe() + ": unknown fused_function '" + f + "'");
+  }
 
   // The optional input 3, written by FuseChannelScale: a per-image, per-channel scale [N, 1, 1, C] of X
   // (a squeeze-excitation gate). Where the weights are fewer than one image's inputs (the usual case
@@ -207,7 +216,7 @@ class ConvNhwc final : public Kernel {
   WindowAttributes attrs_;
   int64_t group_;
   OutputRange range_;
-  bool silu_;  // fused_silu: y = SiLU(conv), written by FuseActivations
+  OutputActivation::Function function_;  // fused_function (Silu, HardSwish), written by FuseActivations
   bool has_scale_;
   bool scale_weights_ = false;
   size_t scale_offset_ = 0;
