@@ -21,6 +21,7 @@ std::vector<PassRecord> optimize_graph(Graph& g, bool fast_kernels) {
     apply("FuseActivations", fuse_activations);
     apply("UseFastSigmoid", use_fast_sigmoid);
     apply("FuseChannelScale", fuse_channel_scale);
+    apply("FuseResidualAdd", fuse_residual_add);
   }
   apply("RemoveUnusedInitializers", remove_unused_initializers);
   return done;

@@ -71,6 +71,10 @@ int use_fast_sigmoid(Graph& g);
 // by a ConvNhwc, becomes that convolution's input 3: a per-channel scale it applies to its weights.
 int fuse_channel_scale(Graph& g);
 
+// edgerun.Add(ConvNhwc(x), shortcut), the convolution without an activation of its own and read only
+// by the Add, becomes the convolution with input 4 = shortcut and the Add's clamp (a residual block).
+int fuse_residual_add(Graph& g);
+
 struct PassRecord {
   std::string name;
   int rewrites = 0;

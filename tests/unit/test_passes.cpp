@@ -733,3 +733,59 @@ TEST(FuseChannelScale, LeavesOtherProductsAlone) {
   convert_to_nhwc(g);
   EXPECT_EQ(fuse_channel_scale(g), 0);
 }
+
+// A ResNet basic block: the second convolution takes the shortcut and the Relu after the Add, on each
+// kernel path (direct, both Winograd tiles, XNNPACK depthwise), and shortcuts that broadcast either way.
+TEST(FuseResidualAdd, ResidualBlocksMatchReference) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  for (const char* winograd : {"0", "2", "4"}) {
+    setenv("EDGERUN_CONV_WINOGRAD", winograd, 1);
+    test::ModelSpec m;
+    m.input("x", {1, 16, 10, 9});
+    add_conv(m, "x", "a", 16, 16, 3);
+    m.node("Relu", {"a"}, {"a_relu"});
+    add_conv(m, "a_relu", "b", 16, 16, 3);
+    m.node("Add", {"b", "x"}, {"sum"});
+    m.node("Relu", {"sum"}, {"y"});
+    m.output("y", {1, 16, 10, 9});
+    auto model = load(m);
+    Graph g = model->graph();
+    convert_to_nhwc(g);
+    fuse_activations(g);
+    EXPECT_EQ(fuse_residual_add(g), 1);
+    const auto ops = expect_matches_reference(model, ramp_input({1, 16, 10, 9}));
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "Add"), 0) << "EDGERUN_CONV_WINOGRAD=" << winograd;
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "Relu"), 0);
+  }
+  unsetenv("EDGERUN_CONV_WINOGRAD");
+
+  test::ModelSpec dw;  // depthwise: XNNPACK writes the convolution, the sum and the clamp follow
+  dw.input("x", {1, 8, 7, 7});
+  dw.initializer("w", {8, 1, 3, 3}, ramp(72, 0.4f));
+  auto* conv = dw.node("Conv", {"x", "w"}, {"c"});
+  set_ints(conv, "pads", {1, 1, 1, 1});
+  set_int(conv, "group", 8);
+  add_conv(dw, "x", "pre", 8, 8, 1);
+  dw.node("Relu", {"pre"}, {"pre_relu"});  // a convolution with its own activation: not the one fused
+  dw.node("Add", {"pre_relu", "c"}, {"sum"});
+  dw.initializer("lo", {}, {0.f});
+  dw.initializer("hi", {}, {0.5f});
+  dw.node("Clip", {"sum", "lo", "hi"}, {"y"});
+  dw.output("y", {1, 8, 7, 7});
+  auto ops = expect_matches_reference(load(dw), ramp_input({1, 8, 7, 7}));
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "Add"), 0);
+
+  // Shortcuts of another shape: [N, C, 1, 1] into a full map, and a 1x1 map into a full shortcut (the
+  // output takes the shortcut's size, as the Add's did).
+  for (bool small_conv : {false, true}) {
+    test::ModelSpec b;
+    b.input("x", {1, 8, 5, 6});
+    add_conv(b, "x", "d", 8, 8, 1);  // first, so that x is NHWC for the pool
+    b.node("GlobalAveragePool", {"x"}, {"pool"});
+    add_conv(b, small_conv ? "pool" : "x", "c", 8, 8, 1);
+    b.node("Add", {"c", small_conv ? "d" : "pool"}, {"y"});
+    b.output("y", {1, 8, 5, 6});
+    const auto b_ops = expect_matches_reference(load(b), ramp_input({1, 8, 5, 6}));
+    EXPECT_EQ(std::count(b_ops.begin(), b_ops.end(), "Add"), 0) << "small_conv " << small_conv;
+  }
+}

@@ -21,14 +21,28 @@ constexpr int64_t kChunkRows = kRows * 16;  // output pixels per parallel work i
 
 #ifdef EDGERUN_IGEMM_AVX2
 
-// out[r][0..15] = clamp(bias + sum over taps t and channels c of a[t][r][c] * w[t][c][0..15]), r < rows.
+// out[r][0..15] = act(bias + sum over taps t and channels c of a[t][r][c] * w[t][c][0..15] + res[r][0..15]),
+// r < rows; res (laid out like out) may be null.
 __attribute__((target("avx2,fma"))) void tile_6x16(const float* const* a, int64_t taps, int64_t channels,
                                                     const float* w, const float* bias, const OutputActivation& act,
-                                                    float* out, int64_t out_stride, int64_t rows, int64_t cols) {
+                                                    const float* res, float* out, int64_t out_stride, int64_t rows,
+                                                    int64_t cols) {
   const __m256 b0 = _mm256_loadu_ps(bias), b1 = _mm256_loadu_ps(bias + 8);
   __m256 acc[kRows][2] = {{b0, b1}, {b0, b1}, {b0, b1}, {b0, b1}, {b0, b1}, {b0, b1}};
   fma_6x16(a, taps, w, channels, acc);
   for (int64_t r = 0; r < rows; ++r, out += out_stride) {
+    if (res) {
+      if (cols == kBlock) {
+        acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_loadu_ps(res));
+        acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_loadu_ps(res + 8));
+      } else {
+        alignas(32) float tail[kBlock] = {};
+        std::memcpy(tail, res, sizeof(float) * static_cast<size_t>(cols));
+        acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_load_ps(tail));
+        acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_load_ps(tail + 8));
+      }
+      res += out_stride;
+    }
     const __m256 v0 = apply_activation(act, acc[r][0]);
     const __m256 v1 = apply_activation(act, acc[r][1]);
     if (cols == kBlock) {
@@ -108,8 +122,8 @@ void ConvIgemmF32::scale_weights(const float* scale, float* out) const {
       for (int64_t col = 0; col < kBlock; ++col) out[col] = w[col] * scale[c];
 }
 
-void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, int64_t chunk, int64_t group,
-                            int64_t groups) const {
+void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, const float* residual,
+                            const OutputActivation& activation, int64_t chunk, int64_t group, int64_t groups) const {
 #ifdef EDGERUN_IGEMM_AVX2
   const ConvNhwcGeometry& g = geometry_;
   const int64_t pixels = g.batch * g.out_h * g.out_w;
@@ -159,17 +173,19 @@ void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, int6
     const int64_t col = b * kBlock, cols = std::min(kBlock, out_channels_ - col);
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t p = p_begin + tile * kRows;
-      tile_6x16(rows + tile * taps * kRows, taps, depth, w, bias_.data() + col, activation_,
-                y + p * out_channels_ + col, out_channels_, std::min(kRows, p_end - p), cols);
+      tile_6x16(rows + tile * taps * kRows, taps, depth, w, bias_.data() + col, activation,
+                residual ? residual + p * out_channels_ + col : nullptr, y + p * out_channels_ + col, out_channels_, std::min(kRows, p_end - p), cols);
     }
   }
 #else
-  (void)x, (void)y, (void)weights, (void)chunk, (void)group, (void)groups;
+  (void)x, (void)y, (void)weights, (void)residual, (void)activation, (void)chunk, (void)group, (void)groups;
 #endif
 }
 
-void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* weights) const {
+void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* weights,
+                       const float* residual, bool raw) const {
   if (!weights) weights = packed_.data();
+  const OutputActivation activation = raw ? OutputActivation{} : activation_;
   const int64_t parallel = threads ? threads->num_threads() : 1;
   if (padded_rows_) {
     float* padded = static_cast<float*>(scratch);
@@ -186,7 +202,7 @@ void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* thre
   // share of them reuses the same packed weights.
   const int64_t groups = std::min(blocks_, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
   auto work = [&](int64_t begin, int64_t end) {
-    for (int64_t u = begin; u < end; ++u) run_unit(x, y, weights, u % chunks, u / chunks, groups);
+    for (int64_t u = begin; u < end; ++u) run_unit(x, y, weights, residual, activation, u % chunks, u / chunks, groups);
   };
   if (parallel > 1) threads->parallel_for(chunks * groups, 1, work);
   else work(0, chunks * groups);

@@ -33,8 +33,11 @@ class ConvIgemmF32 {
   size_t scratch_bytes() const;
 
   // x: [batch][in_h][in_w][channels], y: [batch][out_h][out_w][out_channels]; scratch: scratch_bytes(),
-  // 64-byte aligned. `weights`, when given, replaces the packed weights (see scale_weights).
-  void run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* weights = nullptr) const;
+  // 64-byte aligned. `weights`, when given, replaces the packed weights (see scale_weights). `residual`,
+  // when given, is laid out like y and added to the sums before the activation (a residual Add). `raw`
+  // leaves the activation out (the caller applies it).
+  void run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* weights = nullptr,
+           const float* residual = nullptr, bool raw = false) const;
 
   // The packed weights with input channel c multiplied by scale[c] (packed_floats() values): the
   // convolution of x * scale, for a per-channel scale that changes every run (a squeeze-excitation
@@ -45,7 +48,8 @@ class ConvIgemmF32 {
  private:
   // One work item of run(): the output rows of pixel chunk `chunk` for column-block group `group`.
   // `x` is the input, or in the padded-row mode its padded copy.
-  void run_unit(const float* x, float* y, const float* weights, int64_t chunk, int64_t group, int64_t groups) const;
+  void run_unit(const float* x, float* y, const float* weights, const float* residual,
+                const OutputActivation& activation, int64_t chunk, int64_t group, int64_t groups) const;
   void copy_padded(const float* x, float* padded, int64_t row_begin, int64_t row_end) const;
 
   int64_t out_channels_ = 0, channels_ = 0, kernel_h_ = 0, kernel_w_ = 0, blocks_ = 0;

@@ -120,8 +120,9 @@ __attribute__((target("avx2,fma"))) void input_tile(const float* const* src, int
 // clamps, and stores the rows x cols outputs that fall inside the image (lanes < lanes).
 template <int Tile>
 __attribute__((target("avx2,fma"))) void output_tile(const float* src, int64_t point_stride, const float* bias,
-                                                     const OutputActivation& act, float* out, int64_t row_stride,
-                                                     int64_t pixel_stride, int rows, int cols, int64_t lanes) {
+                                                     const OutputActivation& act, const float* res, float* out,
+                                                     int64_t row_stride, int64_t pixel_stride, int rows, int cols,
+                                                     int64_t lanes) {
   constexpr int A = Tile + 2;
   __m256 t[Tile][A], m[A], o[Tile];
   for (int j = 0; j < A; ++j) {  // columns first: t[a][j] = (A^T M)[a][j]
@@ -134,7 +135,12 @@ __attribute__((target("avx2,fma"))) void output_tile(const float* src, int64_t p
   for (int a = 0; a < rows; ++a) {
     Transforms<Tile>::output(t[a], o);
     for (int c = 0; c < cols; ++c) {
-      const __m256 v = apply_activation(act, _mm256_add_ps(o[c], b));
+      __m256 sum = _mm256_add_ps(o[c], b);
+      if (res) {
+        const float* r = res + a * row_stride + c * pixel_stride;
+        sum = _mm256_add_ps(sum, lanes >= 8 ? _mm256_loadu_ps(r) : _mm256_maskload_ps(r, mask));
+      }
+      const __m256 v = apply_activation(act, sum);
       float* p = out + a * row_stride + c * pixel_stride;
       if (lanes >= 8) _mm256_storeu_ps(p, v);
       else _mm256_maskstore_ps(p, mask, v);
@@ -184,15 +190,18 @@ __attribute__((target("avx2,fma"))) void transform_outputs(const float* m, const
                                                            int64_t out_channels, int64_t tiles_h, int64_t tiles_w,
                                                            int64_t tile_begin, int64_t count, int64_t col_begin,
                                                            int64_t col_end, int64_t row_stride, int64_t point_stride,
-                                                           const float* bias, const OutputActivation& act, float* y) {
+                                                           const float* bias, const OutputActivation& act,
+                                                           const float* residual, float* y) {
   for (int64_t k = 0; k < count; ++k) {
     const int64_t i = tile_begin + k, n = i / (tiles_h * tiles_w), ty = i / tiles_w % tiles_h, tx = i % tiles_w;
     const int64_t oh = ty * Tile, ow = tx * Tile;
     const int rows = static_cast<int>(std::min<int64_t>(Tile, g.out_h - oh));
     const int cols = static_cast<int>(std::min<int64_t>(Tile, g.out_w - ow));
-    float* out = y + ((n * g.out_h + oh) * g.out_w + ow) * out_channels;
+    const int64_t offset = ((n * g.out_h + oh) * g.out_w + ow) * out_channels;
+    float* out = y + offset;
+    const float* res = residual ? residual + offset : nullptr;
     for (int64_t c = col_begin; c < col_end; c += 8)
-      output_tile<Tile>(m + k * row_stride + (c - col_begin), point_stride, bias + c, act, out + c,
+      output_tile<Tile>(m + k * row_stride + (c - col_begin), point_stride, bias + c, act, res ? res + c : nullptr, out + c,
                         g.out_w * out_channels, out_channels, rows, cols, col_end - c);
   }
 }
@@ -273,8 +282,8 @@ size_t ConvWinogradF32::scratch_bytes() const {
   return static_cast<size_t>(slices_) * slice_floats_ * sizeof(float);
 }
 
-void ConvWinogradF32::run_unit(const float* x, float* y, float* scratch, int64_t block, int64_t group,
-                               int64_t groups) const {
+void ConvWinogradF32::run_unit(const float* x, float* y, const float* residual, const OutputActivation& activation,
+                               float* scratch, int64_t block, int64_t group, int64_t groups) const {
 #ifdef EDGERUN_WINOGRAD_AVX2
   const int64_t tile_begin = block * block_tiles_, count = std::min(block_tiles_, tiles_ - tile_begin);
   const int64_t block_begin = group * blocks_ / groups, block_end = (group + 1) * blocks_ / groups;
@@ -298,17 +307,19 @@ void ConvWinogradF32::run_unit(const float* x, float* y, float* scratch, int64_t
     const int64_t col_begin = sub * kBlock, col_end = std::min(out_channels_, sub_end * kBlock);
     if (tile_ == 2)
       transform_outputs<2>(m, geometry_, out_channels_, tiles_h_, tiles_w_, tile_begin, count, col_begin, col_end,
-                           cols, m_point, bias_.data(), activation_, y);
+                           cols, m_point, bias_.data(), activation, residual, y);
     else
       transform_outputs<4>(m, geometry_, out_channels_, tiles_h_, tiles_w_, tile_begin, count, col_begin, col_end,
-                           cols, m_point, bias_.data(), activation_, y);
+                           cols, m_point, bias_.data(), activation, residual, y);
   }
 #else
-  (void)x, (void)y, (void)scratch, (void)block, (void)group, (void)groups;
+  (void)x, (void)y, (void)residual, (void)activation, (void)scratch, (void)block, (void)group, (void)groups;
 #endif
 }
 
-void ConvWinogradF32::run(const float* x, float* y, void* scratch, ThreadPool* threads) const {
+void ConvWinogradF32::run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* residual,
+                          bool raw) const {
+  const OutputActivation activation = raw ? OutputActivation{} : activation_;
   if (tiles_ == 0) return;
   const int64_t parallel = threads ? threads->num_threads() : 1;
   // Few tiles (the last layers of a CNN): split over output channels too; consecutive units share their
@@ -322,7 +333,7 @@ void ConvWinogradF32::run(const float* x, float* y, void* scratch, ThreadPool* t
     for (int64_t s = begin; s < end; ++s) {
       float* own = base + static_cast<size_t>(s) * slice_floats_;
       for (int64_t u = s * units / slices; u < (s + 1) * units / slices; ++u)
-        run_unit(x, y, own, u % tile_blocks_, u / tile_blocks_, groups);
+        run_unit(x, y, residual, activation, own, u % tile_blocks_, u / tile_blocks_, groups);
     }
   };
   if (slices > 1) threads->parallel_for(slices, 1, work);

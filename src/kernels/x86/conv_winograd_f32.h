@@ -39,13 +39,17 @@ class ConvWinogradF32 {
   // Scratch run() needs (64-byte aligned), for any number of threads.
   size_t scratch_bytes() const;
 
-  // x: [batch][in_h][in_w][channels], y: [batch][out_h][out_w][out_channels].
-  void run(const float* x, float* y, void* scratch, ThreadPool* threads) const;
+  // x: [batch][in_h][in_w][channels], y: [batch][out_h][out_w][out_channels]. `residual`, when given, is
+  // laid out like y and added to the outputs before the activation (a residual Add). `raw` leaves the
+  // activation out (the caller applies it).
+  void run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* residual = nullptr,
+           bool raw = false) const;
 
   size_t packed_bytes() const { return packed_.size() * sizeof(float); }
 
  private:
-  void run_unit(const float* x, float* y, float* scratch, int64_t block, int64_t group, int64_t groups) const;
+  void run_unit(const float* x, float* y, const float* residual, const OutputActivation& activation, float* scratch,
+                int64_t block, int64_t group, int64_t groups) const;
 
   int tile_, alpha_, points_;
   int64_t out_channels_ = 0, channels_ = 0, channels_padded_ = 0, blocks_ = 0;

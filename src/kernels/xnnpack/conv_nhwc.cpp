@@ -8,6 +8,7 @@
 // 512->512, as at the end of ResNets, the direct kernel stays faster).
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 
 #include "kernels/reference/window_geometry.h"
 #include "kernels/x86/conv_igemm_f32.h"
@@ -34,11 +35,14 @@ int winograd_tile(int64_t channels, int64_t out_channels, int64_t batch, int64_t
   return ConvWinogradF32::choose_tile(channels, out_channels, batch, out_h, out_w);
 }
 
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
 class ConvNhwc final : public Kernel {
  public:
   ConvNhwc(const Node& node, int64_t)
       : attrs_(WindowAttributes::from_node(node)), group_(node.attr_int("group", 1)), range_(OutputRange::from_node(node)),
-        function_(function_of(node)), has_scale_(node.inputs.size() > 3 && !node.inputs[3].empty()) {
+        function_(function_of(node)), has_scale_(node.inputs.size() > 3 && !node.inputs[3].empty()),
+        has_residual_(node.inputs.size() > 4 && !node.inputs[4].empty()) {
     if (group_ < 1) throw Error(ErrorCode::kInvalidModel, node.describe() + ": group must be positive");
   }
 
@@ -58,7 +62,8 @@ class ConvNhwc final : public Kernel {
     if (!attrs_.kernel_shape.empty() && attrs_.kernel_shape != std::vector<int64_t>{w[2], w[3]})
       ctx.fail("kernel_shape attribute does not match W shape " + shape_str(w));
     const WindowGeometry g = resolve_window(ctx, attrs_, {x[1], x[2]}, {w[2], w[3]});
-    ctx.set_output(0, DType::kFloat32, {x[0], g.out[0], g.out[1], out_channels});
+    conv_shape_ = {x[0], g.out[0], g.out[1], out_channels};
+    set_output_with_residual(ctx);
     batch_ = x[0];
     height_ = x[1];
     width_ = x[2];
@@ -83,7 +88,7 @@ class ConvNhwc final : public Kernel {
         winograd_->pack(value(1), value(2), out_channels, channels, activation());
       }
       winograd_->set_geometry(geometry);
-      prepare_scale(ctx, winograd_->scratch_bytes());
+      prepare_extras(ctx, winograd_->scratch_bytes());
       return;
     }
     if (group_ == 1 && w[2] * w[3] <= ConvIgemmF32::kMaxTaps && ConvIgemmF32::supported()) {
@@ -92,10 +97,10 @@ class ConvNhwc final : public Kernel {
         igemm_->pack(value(1), value(2), out_channels, channels, w[2], w[3], activation());
       }
       igemm_->set_geometry(geometry);
-      prepare_scale(ctx, igemm_->scratch_bytes());
+      prepare_extras(ctx, igemm_->scratch_bytes());
       return;
     }
-    prepare_scale(ctx, 0);
+    prepare_extras(ctx, 0);
     const std::vector<int64_t> pads = {g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1]};
     if (op_ && pads == pads_) return;  // same operator (and packed weights) for new input sizes
     pads_ = pads;
@@ -112,34 +117,46 @@ class ConvNhwc final : public Kernel {
   void run(RunContext& ctx) override {
     if (empty_) return;
     const float* x = ctx.input(0).data<float>();
+    float* y = ctx.output(0).data<float>();
+    char* scratch = static_cast<char*>(ctx.scratch());
+    const float* residual = has_residual_ ? ctx.input(4).data<float>() : nullptr;
+    // The own kernels add a residual of the output's shape as they store; otherwise (XNNPACK, or a
+    // residual that broadcasts) the convolution is written without its activation, and the sum and the
+    // activation follow in one pass.
+    const bool in_kernel = residual && residual_direct_ && (use_winograd_ || igemm_);
+    const bool raw = residual && !in_kernel;
+    float* out = residual && !residual_direct_ ? reinterpret_cast<float*>(scratch + conv_offset_) : y;
+    const float* kernel_residual = in_kernel ? residual : nullptr;
+    const float* scaled_weights = nullptr;
     if (has_scale_) {
       const float* scale = ctx.input(3).data<float>();
-      float* extra = reinterpret_cast<float*>(static_cast<char*>(ctx.scratch()) + scale_offset_);
+      float* extra = reinterpret_cast<float*>(scratch + scale_offset_);
       if (scale_weights_) {
         igemm_->scale_weights(scale, extra);
-        igemm_->run(x, ctx.output(0).data<float>(), ctx.scratch(), ctx.threads(), extra);
-        return;
+        scaled_weights = extra;
+      } else {
+        scale_channels(x, scale, extra, ctx.threads());
+        x = extra;
       }
-      scale_channels(x, scale, extra, ctx.threads());
-      x = extra;
     }
     if (use_winograd_) {
-      winograd_->run(x, ctx.output(0).data<float>(), ctx.scratch(), ctx.threads());
-      return;
+      winograd_->run(x, out, scratch, ctx.threads(), kernel_residual, raw);
+    } else if (igemm_) {
+      igemm_->run(x, out, scratch, ctx.threads(), scaled_weights, kernel_residual, raw);
+    } else {
+      pthreadpool_t threads = pthreads_of(ctx);
+      check_xnn(xnn_setup_convolution2d_nhwc_f32(op_.get(), batch_, height_, width_, x, out, threads), ctx.node(),
+                "xnn_setup_convolution2d_nhwc_f32");
+      check_xnn(xnn_run_operator(op_.get(), threads), ctx.node(), "xnn_run_operator");
     }
-    if (igemm_) {
-      igemm_->run(x, ctx.output(0).data<float>(), ctx.scratch(), ctx.threads());
-      return;
+    if (raw) {
+      add_residual(out, residual, y, ctx.input(4).shape(), ctx.threads());
+      apply_activation_f32(activation(), y, ctx.output(0).numel(), ctx.threads());
+    } else if (!use_winograd_ && !igemm_ && function_ != OutputActivation::Function::kNone) {
+      // XNNPACK clamps but has no SiLU or HardSwish: a second pass, in place (FuseActivations puts them
+      // only on convolutions without a clamp, so clamping again changes nothing).
+      apply_activation_f32(activation(), y, ctx.output(0).numel(), ctx.threads());
     }
-    pthreadpool_t threads = pthreads_of(ctx);
-    check_xnn(xnn_setup_convolution2d_nhwc_f32(op_.get(), batch_, height_, width_, x,
-                                               ctx.output(0).data<float>(), threads),
-              ctx.node(), "xnn_setup_convolution2d_nhwc_f32");
-    check_xnn(xnn_run_operator(op_.get(), threads), ctx.node(), "xnn_run_operator");
-    // XNNPACK clamps but has no SiLU or HardSwish: a second pass, in place (FuseActivations puts them only
-    // on convolutions without a clamp, so clamping again changes nothing).
-    if (function_ != OutputActivation::Function::kNone)
-      apply_activation_f32(activation(), ctx.output(0).data<float>(), ctx.output(0).numel(), ctx.threads());
   }
 
  private:
@@ -156,9 +173,14 @@ class ConvNhwc final : public Kernel {
   // The optional input 3, written by FuseChannelScale: a per-image, per-channel scale [N, 1, 1, C] of X
   // (a squeeze-excitation gate). Where the weights are fewer than one image's inputs (the usual case
   // early in a network) they are scaled instead of X; otherwise X * scale is made in scratch.
-  void prepare_scale(PrepareContext& ctx, size_t kernel_scratch) {
+  //
+  // Scratch: [the kernel's][scaled weights or scaled X][the convolution before a broadcast residual].
+  void prepare_extras(PrepareContext& ctx, size_t kernel_scratch) {
     scale_offset_ = (kernel_scratch + 63) / 64 * 64;
+    conv_offset_ = scale_offset_;
     scale_weights_ = false;
+    if (has_residual_ && !residual_direct_)
+      ctx.request_scratch(conv_offset_ + static_cast<size_t>(shape_numel(conv_shape_)) * sizeof(float));
     if (!has_scale_) {
       ctx.request_scratch(kernel_scratch);
       return;
@@ -172,7 +194,56 @@ class ConvNhwc final : public Kernel {
     const int64_t image = x[1] * x[2] * x[3];
     scale_weights_ = igemm_ && !use_winograd_ && x[0] == 1 && static_cast<int64_t>(igemm_->packed_floats()) < image;
     const size_t extra = scale_weights_ ? igemm_->packed_floats() : static_cast<size_t>(shape_numel(x));
-    ctx.request_scratch(scale_offset_ + extra * sizeof(float));
+    conv_offset_ = (scale_offset_ + extra * sizeof(float) + 63) / 64 * 64;
+    ctx.request_scratch(conv_offset_ + (has_residual_ && !residual_direct_
+                                            ? static_cast<size_t>(shape_numel(conv_shape_)) * sizeof(float)
+                                            : 0));
+  }
+
+  // The optional input 4, written by FuseResidualAdd: a value added to the convolution's output before
+  // its activation. Of the output's shape in residual networks; one that broadcasts (NHWC, 4-D) gives
+  // the broadcast shape, as the Add it replaces did.
+  void set_output_with_residual(PrepareContext& ctx) {
+    residual_direct_ = true;
+    if (!has_residual_) {
+      ctx.set_output(0, DType::kFloat32, conv_shape_);
+      return;
+    }
+    const Shape& r = ctx.input_shape(4);
+    if (ctx.input_dtype(4) != DType::kFloat32 || r.size() != 4)
+      ctx.fail("expects a 4-D float32 residual, got " + shape_str(r));
+    Shape out(4);
+    for (size_t i = 0; i < 4; ++i) {
+      if (r[i] != conv_shape_[i] && r[i] != 1 && conv_shape_[i] != 1)
+        ctx.fail("residual " + shape_str(r) + " does not broadcast with the output " + shape_str(conv_shape_));
+      out[i] = r[i] == 1 ? conv_shape_[i] : r[i];
+    }
+    residual_direct_ = r == conv_shape_;
+    ctx.set_output(0, DType::kFloat32, out);
+  }
+
+  // y = conv + residual, broadcasting either (NHWC, 4-D).
+  void add_residual(const float* conv, const float* residual, float* y, const Shape& r, ThreadPool* threads) const {
+    const Shape& c = conv_shape_;
+    if (r == c) {
+      const int64_t n = shape_numel(c);
+      auto work = [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) y[i] = conv[i] + residual[i];
+      };
+      if (threads && n >= (int64_t{1} << 15)) threads->parallel_for(n, 4096, work);
+      else work(0, n);
+      return;
+    }
+    Shape out(4);
+    for (size_t i = 0; i < 4; ++i) out[i] = std::max(c[i], r[i]);
+    auto at = [](const Shape& s, int64_t n, int64_t h, int64_t w, int64_t k) {
+      return (((s[0] == 1 ? 0 : n) * s[1] + (s[1] == 1 ? 0 : h)) * s[2] + (s[2] == 1 ? 0 : w)) * s[3] + (s[3] == 1 ? 0 : k);
+    };
+    for (int64_t n = 0; n < out[0]; ++n)
+      for (int64_t h = 0; h < out[1]; ++h)
+        for (int64_t w = 0; w < out[2]; ++w)
+          for (int64_t k = 0; k < out[3]; ++k)
+            *y++ = conv[at(c, n, h, w, k)] + residual[at(r, n, h, w, k)];
   }
 
   // out[n][p][c] = x[n][p][c] * scale[n][c].
@@ -208,7 +279,8 @@ class ConvNhwc final : public Kernel {
                   static_cast<uint32_t>(w[2]), static_cast<uint32_t>(w[3]), static_cast<uint32_t>(g.stride[0]),
                   static_cast<uint32_t>(g.stride[1]), static_cast<uint32_t>(g.dilation[0]),
                   static_cast<uint32_t>(g.dilation[1]), static_cast<uint32_t>(group_), group_in, out_channels / group_,
-                  channels, out_channels, ohwi.data(), bias, range_.min, range_.max, 0, &op),
+                  channels, out_channels, ohwi.data(), bias, has_residual_ ? -kInf : range_.min,
+                  has_residual_ ? kInf : range_.max, 0, &op),
               ctx.node(), "xnn_create_convolution2d_nhwc_f32");
     op_.reset(op);
   }
@@ -218,8 +290,11 @@ class ConvNhwc final : public Kernel {
   OutputRange range_;
   OutputActivation::Function function_;  // fused_function (Silu, HardSwish), written by FuseActivations
   bool has_scale_;
+  bool has_residual_;
+  bool residual_direct_ = true;  // the residual has the convolution's output shape
+  Shape conv_shape_;
   bool scale_weights_ = false;
-  size_t scale_offset_ = 0;
+  size_t scale_offset_ = 0, conv_offset_ = 0;
   int64_t scale_pixels_ = 0, scale_channels_ = 0;
   XnnOperator op_;
   std::unique_ptr<ConvIgemmF32> igemm_;
