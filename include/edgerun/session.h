@@ -57,6 +57,10 @@ struct SessionOptions {
   bool optimize = true;
   // Record the time of every node in every run (see Session::profile()).
   bool profile = false;
+  // Largest activation arena plus kernel scratch a plan may allocate, in bytes (0: no limit). A model
+  // whose shapes ask for more (a hostile or mistaken file declaring huge pads or sizes) fails to plan
+  // with an Error instead of taking the device's memory.
+  size_t max_plan_bytes = 0;
 };
 
 // Time spent in one node over all runs since the session started (with SessionOptions::profile).

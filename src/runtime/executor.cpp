@@ -295,11 +295,21 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
   for (size_t id = 0; id < value_names_.size(); ++id)
     if (def_step[id] >= 0) requests.push_back({static_cast<int>(id), p->values[id].nbytes(), def_step[id], last_step[id]});
   const MemoryPlan mp = plan_memory(requests);
-  p->arena = aligned_buffer(mp.arena_bytes + 64);  // slack: vector kernels may read past the last buffer
+  if (max_plan_bytes_ && mp.arena_bytes + scratch_bytes > max_plan_bytes_)
+    throw Error(ErrorCode::kInvalidArgument, "the plan for these input shapes needs " +
+                                                 std::to_string(mp.arena_bytes + scratch_bytes) +
+                                                 " bytes of activations and scratch, over the limit of " +
+                                                 std::to_string(max_plan_bytes_) + " (SessionOptions::max_plan_bytes)");
+  try {
+    p->arena = aligned_buffer(mp.arena_bytes + 64);  // slack: vector kernels may read past the last buffer
+    p->scratch = aligned_buffer(scratch_bytes);
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kRuntime, "out of memory allocating the " + std::to_string(mp.arena_bytes + scratch_bytes) +
+                                         " bytes of activations and scratch these input shapes need");
+  }
   for (const auto& r : requests)
     p->values[r.id] = Tensor::borrow(p->values[r.id].dtype(), p->values[r.id].shape(),
                                      static_cast<char*>(p->arena.get()) + mp.offsets.at(r.id));
-  p->scratch = aligned_buffer(scratch_bytes);
 
   StaticPlan* raw = p.get();
   p->outer_thunk = [this, raw](const std::string& name) -> const Tensor* {

@@ -36,6 +36,8 @@ class Executor {
   std::vector<NodeSummary> node_summaries() const;
   // Turns on per-node timing; results accumulate across runs.
   void enable_profiling();
+  // Plans needing more than `bytes` of arena and scratch fail with an Error (0: no limit).
+  void set_max_plan_bytes(size_t bytes) { max_plan_bytes_ = bytes; }
   std::vector<NodeProfile> profile() const;
 
  private:
@@ -76,6 +78,7 @@ class Executor {
   std::vector<Shape> planned_shapes_;
   PlanStats stats_;
   bool profiling_ = false;
+  size_t max_plan_bytes_ = 0;
   std::chrono::steady_clock::time_point profile_epoch_;
   std::vector<NodeProfile> profile_;  // by node index
 };

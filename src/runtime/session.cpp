@@ -37,6 +37,7 @@ Session::Session(std::shared_ptr<Model> model, SessionOptions options) : model_(
   }
   impl_->executor = std::make_unique<Executor>(*graph, impl_->threads.get(), owned);
   if (options.profile) impl_->executor->enable_profiling();
+  impl_->executor->set_max_plan_bytes(options.max_plan_bytes);
   // Plan ahead when every input shape is fixed, so load reports memory and the first run is steady.
   std::map<std::string, Shape> shapes;
   for (const auto& in : model_->inputs()) {

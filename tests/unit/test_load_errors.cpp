@@ -237,3 +237,32 @@ TEST(Planning, ReplansWhenInputShapeChanges) {
     for (int64_t i = 0; i < x.numel(); ++i) ASSERT_EQ(out[0].data<float>()[i], static_cast<float>(i * n));
   }
 }
+
+// A model whose declared sizes ask for gigabytes (a pad of 8388607) fails to plan with an Error under
+// SessionOptions::max_plan_bytes instead of allocating them; a reasonable model plans under the same limit.
+TEST(LoadErrors, PlanOverTheMemoryLimitIsRefused) {
+  ModelSpec m;
+  m.input("x", {1, 3, 28, 1});
+  auto* pool = m.node("MaxPool", {"x"}, {"y"});
+  for (const auto& [name, values] : {std::pair<const char*, std::vector<int64_t>>{"kernel_shape", {3, 3}},
+                                     {"pads", {64, 11, 3, 8388607}}}) {
+    auto* a = pool->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t v : values) a->add_ints(v);
+  }
+  m.output("y", {});
+  const std::string bytes = m.bytes();
+  auto model = Model::load_from_memory(bytes.data(), bytes.size());
+  SessionOptions options;
+  options.max_plan_bytes = 16u << 20;
+  ErrorCode code{};
+  const std::string message = error_of([&] { Session s(model, options); }, &code);
+  EXPECT_NE(message.find("max_plan_bytes"), std::string::npos) << message;
+  EXPECT_EQ(code, ErrorCode::kInvalidArgument);
+
+  const std::string small = identity_model().bytes();
+  Session fine(Model::load_from_memory(small.data(), small.size()), options);
+  Tensor x(DType::kFloat32, {2, 3});
+  EXPECT_EQ(fine.run({{"x", x}}).at(0).shape(), (Shape{2, 3}));
+}
