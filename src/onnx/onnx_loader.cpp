@@ -137,6 +137,16 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
     if (needed) std::memcpy(t.raw(), p.raw_data().data(), needed);
     return t;
   }
+  // Nothing is allocated before the data is known to fill it: the external file's length, or a typed
+  // field holding as many values as the shape needs (a hostile shape costs no memory).
+  const int64_t numel = shape_numel(shape);
+  std::string ext;
+  if (external) ext = read_external(p, base_dir, static_cast<size_t>(numel) * dtype_size(dtype));
+  const int64_t available = std::max({p.float_data_size(), p.double_data_size(), p.int32_data_size(), p.int64_data_size(),
+                                      p.uint64_data_size(), p.string_data_size()});
+  if (!external && !p.has_raw_data() && numel > available)
+    invalid("tensor '" + name + "' holds " + std::to_string(available) + " values, shape " + shape_str(shape) +
+            " needs " + std::to_string(numel));
   Tensor t(dtype, shape);
   if (dtype == DType::kString) {
     if (static_cast<int64_t>(p.string_data_size()) != t.numel())
@@ -146,8 +156,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
     return t;
   }
   if (external || p.has_raw_data()) {
-    std::string ext;
-    const std::string& bytes = external ? (ext = read_external(p, base_dir, t.nbytes())) : p.raw_data();
+    const std::string& bytes = external ? ext : p.raw_data();
     if (bytes.size() != t.nbytes())
       invalid("tensor '" + name + "' has " + std::to_string(bytes.size()) + " bytes of data, shape " + shape_str(shape) +
               " of " + dtype_name(dtype) + " needs " + std::to_string(t.nbytes()));

@@ -266,3 +266,20 @@ TEST(LoadErrors, PlanOverTheMemoryLimitIsRefused) {
   Tensor x(DType::kFloat32, {2, 3});
   EXPECT_EQ(fine.run({{"x", x}}).at(0).shape(), (Shape{2, 3}));
 }
+
+// An initializer declaring 10^10 values but holding two is refused before anything is allocated.
+TEST(LoadErrors, InitializerShapeLargerThanItsValues) {
+  ModelSpec m = identity_model();
+  auto* t = m.proto.mutable_graph()->add_initializer();
+  t->set_name("huge");
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  t->add_dims(100000);
+  t->add_dims(100000);
+  t->add_float_data(1.f);
+  t->add_float_data(2.f);
+  const std::string bytes = m.bytes();
+  ErrorCode code{};
+  const std::string message = error_of([&] { Model::load_from_memory(bytes.data(), bytes.size()); }, &code);
+  EXPECT_NE(message.find("holds 2 values"), std::string::npos) << message;
+  EXPECT_EQ(code, ErrorCode::kInvalidModel);
+}
