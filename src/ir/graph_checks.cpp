@@ -37,9 +37,13 @@ void validate_graph(Graph& g, const std::set<std::string>& outer) {
 
   // Producers, checking for duplicates.
   std::map<std::string, size_t> producer;
+  std::set<std::string> inputs;
+  for (const auto& in : g.inputs) inputs.insert(in.name);
   for (size_t i = 0; i < g.nodes.size(); ++i)
     for (const auto& o : g.nodes[i].outputs) {
       if (o.empty()) continue;
+      // Values are assigned once: a node may not write over a graph input (whose buffer the caller owns).
+      if (inputs.count(o)) invalid(g.nodes[i].describe() + ": output '" + o + "' is also a graph input");
       if (producer.count(o) || (g.initializers.count(o) && !outer.count(o)))
         invalid(g.nodes[i].describe() + ": output '" + o + "' is produced more than once");
       producer[o] = i;
