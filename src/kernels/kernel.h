@@ -84,7 +84,11 @@ class RunContext {
   const Node& node() const { return node_; }
   size_t num_inputs() const { return inputs_.size(); }
   bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
-  const Tensor& input(size_t i) const { return *inputs_[i]; }
+  // A required input the node lacks (a malformed model) is an Error, not a null dereference.
+  const Tensor& input(size_t i) const {
+    if (!has_input(i)) fail("input " + std::to_string(i) + " is missing");
+    return *inputs_[i];
+  }
 
   size_t num_outputs() const { return node_.outputs.size(); }
   bool has_output(size_t i) const { return i < outputs_.size() && outputs_[i] != nullptr; }

@@ -29,7 +29,10 @@ class ShapeOp final : public Kernel {
 class SizeOp final : public Kernel {
  public:
   SizeOp(const Node&, int64_t) {}
-  void prepare(PrepareContext& ctx) override { ctx.set_output(0, DType::kInt64, {}); }
+  void prepare(PrepareContext& ctx) override {
+    ctx.input_shape(0);  // present
+    ctx.set_output(0, DType::kInt64, {});
+  }
   void run(RunContext& ctx) override { *ctx.output(0).data<int64_t>() = ctx.input(0).numel(); }
 };
 
