@@ -26,17 +26,11 @@ using namespace edgerun;
 
 namespace {
 
-std::vector<float> random_values(size_t n, float scale, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using test::uniform;
 
 void add_conv(test::ModelSpec& m, const std::string& in, const std::string& out, int64_t c, unsigned seed) {
-  m.initializer(out + "_w", {c, c, 3, 3}, random_values(static_cast<size_t>(c * c * 9), 1.f / std::sqrt(c * 9.f), seed));
-  m.initializer(out + "_b", {c}, random_values(static_cast<size_t>(c), 0.1f, seed + 1));
+  m.initializer(out + "_w", {c, c, 3, 3}, uniform(static_cast<size_t>(c * c * 9), 1.f / std::sqrt(c * 9.f), seed));
+  m.initializer(out + "_b", {c}, uniform(static_cast<size_t>(c), 0.1f, seed + 1));
   auto* n = m.node("Conv", {in, out + "_w", out + "_b"}, {out});
   auto* pads = n->add_attribute();
   pads->set_name("pads");
@@ -45,10 +39,10 @@ void add_conv(test::ModelSpec& m, const std::string& in, const std::string& out,
 }
 
 void add_batchnorm(test::ModelSpec& m, const std::string& in, const std::string& out, int64_t c, unsigned seed) {
-  m.initializer(out + "_scale", {c}, random_values(static_cast<size_t>(c), 1.f, seed));
-  m.initializer(out + "_shift", {c}, random_values(static_cast<size_t>(c), 0.1f, seed + 1));
-  m.initializer(out + "_mean", {c}, random_values(static_cast<size_t>(c), 0.1f, seed + 2));
-  auto var = random_values(static_cast<size_t>(c), 0.5f, seed + 3);
+  m.initializer(out + "_scale", {c}, uniform(static_cast<size_t>(c), 1.f, seed));
+  m.initializer(out + "_shift", {c}, uniform(static_cast<size_t>(c), 0.1f, seed + 1));
+  m.initializer(out + "_mean", {c}, uniform(static_cast<size_t>(c), 0.1f, seed + 2));
+  auto var = uniform(static_cast<size_t>(c), 0.5f, seed + 3);
   for (auto& v : var) v += 1.f;
   m.initializer(out + "_var", {c}, var);
   m.node("BatchNormalization", {in, out + "_scale", out + "_shift", out + "_mean", out + "_var"}, {out});
@@ -91,7 +85,7 @@ std::map<std::string, Tensor> random_inputs(const Model& model) {
     Shape s;
     for (const auto& d : in.dims) s.push_back(d.value < 0 ? 1 : d.value);
     Tensor t(DType::kFloat32, s);
-    const auto v = random_values(static_cast<size_t>(t.numel()), 1.f, seed++);
+    const auto v = uniform(static_cast<size_t>(t.numel()), 1.f, seed++);
     std::copy(v.begin(), v.end(), t.data<float>());
     feeds[in.name] = t;
   }

@@ -2,10 +2,20 @@
 #pragma once
 #include <onnx/onnx_pb.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
 namespace edgerun::test {
+
+// n values drawn uniformly from [-scale, scale], the same for the same seed.
+inline std::vector<float> uniform(size_t n, float scale, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
 
 inline onnx::ValueInfoProto value_info(const std::string& name, int elem_type, const std::vector<int64_t>& dims) {
   onnx::ValueInfoProto v;

@@ -20,6 +20,8 @@ using namespace edgerun;
 
 namespace {
 
+using test::uniform;
+
 struct ConvCase {
   std::string name;
   int64_t batch, channels, out_channels, height, width, kernel_h, kernel_w;
@@ -30,14 +32,6 @@ struct ConvCase {
 };
 
 void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
-
-std::vector<float> uniform(size_t n, float scale, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
 
 void set_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& values) {
   auto* a = n->add_attribute();

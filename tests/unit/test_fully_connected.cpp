@@ -16,6 +16,8 @@ using namespace edgerun;
 
 namespace {
 
+using test::uniform;
+
 struct FcCase {
   std::string name;
   int64_t rows, k, n;
@@ -25,14 +27,6 @@ struct FcCase {
 };
 
 void PrintTo(const FcCase& c, std::ostream* os) { *os << c.name; }
-
-std::vector<float> uniform(size_t n, float scale, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
 
 std::shared_ptr<Model> fc_model(const FcCase& c, int64_t rows) {
   test::ModelSpec m;
