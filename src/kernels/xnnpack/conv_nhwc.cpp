@@ -151,11 +151,11 @@ class ConvNhwc final : public Kernel {
     }
     if (raw) {
       add_residual(out, residual, y, ctx.input(4).shape(), ctx.threads());
-      apply_activation_f32(activation(), y, ctx.output(0).numel(), ctx.threads());
+      apply_activation_f32(activation(), y, y, ctx.output(0).numel(), ctx.threads());
     } else if (!use_winograd_ && !igemm_ && function_ != OutputActivation::Function::kNone) {
       // XNNPACK clamps but has no SiLU or HardSwish: a second pass, in place (FuseActivations puts them
       // only on convolutions without a clamp, so clamping again changes nothing).
-      apply_activation_f32(activation(), y, ctx.output(0).numel(), ctx.threads());
+      apply_activation_f32(activation(), y, y, ctx.output(0).numel(), ctx.threads());
     }
   }
 
