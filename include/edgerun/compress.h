@@ -25,15 +25,19 @@ CalibrationMethod parse_calibration_method(const std::string& name);
 struct QuantizeOptions {
   CalibrationMethod method = CalibrationMethod::kMinMax;
   double percentile = 99.99;
+  // Subtract from each layer's bias the mean shift its int8 rounding adds to its outputs (measured on
+  // the calibration samples, per output channel).
+  bool bias_correction = true;
   // Node names or op types left in float32.
   std::vector<std::string> exclude;
-  // Automatic mode: keeps the most sensitive layers in float32 until the quantized model's outputs
-  // on the calibration samples agree with the float model: mean cosine similarity >= min_cosine
-  // and top-1 agreement >= min_top1_agreement (first output, last axis).
+  // Automatic mode: keeps layers in float32 until the quantized model's outputs on the calibration
+  // samples agree with the float model: mean cosine similarity >= min_cosine and top-1 agreement >=
+  // min_top1_agreement (first output, last axis). Layers go in order of the accuracy they give back
+  // per multiply-add they cost, so cheap sensitive layers (squeeze-excitation gates) go first.
   bool automatic = false;
   double min_cosine = 0.995;
   double min_top1_agreement = 0.99;
-  int max_float_layers = 16;
+  int max_float_layers = 1 << 30;  // at most this many layers kept in float32 by the automatic mode
   int num_threads = 0;  // for calibration runs; 0: physical cores
   std::function<void(const std::string&)> log;  // progress lines; may be empty
 };

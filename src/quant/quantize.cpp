@@ -2,6 +2,7 @@
 // their activations, and writes QuantizeLinear/DequantizeLinear pairs around them.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <set>
 
@@ -201,6 +202,21 @@ Tensor scalar_float(float v) {
   return t;
 }
 
+// W rounded as quantize_constants stores it (symmetric int8, one scale per index of `axis`), in float.
+std::vector<float> fake_quantize_weight(const Tensor& w, int64_t axis) {
+  const int64_t channels = w.dim(axis);
+  int64_t inner = 1;
+  for (size_t d = axis + 1; d < w.rank(); ++d) inner *= w.dim(d);
+  const float* v = w.data<float>();
+  std::vector<float> amax(static_cast<size_t>(channels), 0.0f), out(static_cast<size_t>(w.numel()));
+  for (int64_t i = 0; i < w.numel(); ++i) amax[(i / inner) % channels] = std::max(amax[(i / inner) % channels], std::fabs(v[i]));
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    const float a = amax[(i / inner) % channels], scale = a > 0 ? a / 127.0f : 1.0f;
+    out[i] = std::clamp(std::nearbyint(v[i] / scale), -127.0f, 127.0f) * scale;
+  }
+  return out;
+}
+
 class QdqWriter {
  public:
   QdqWriter(const Graph& src, const std::map<std::string, QuantParams>& params)
@@ -213,6 +229,9 @@ class QdqWriter {
   // is quantized only where an int8 kernel reads it (a layer followed only by float ops keeps a float
   // output instead of paying for a second rounding). `kept_float` (candidates left out) read their
   // inputs unquantized.
+  // Activation -> the output of its DequantizeLinear, after build().
+  const std::map<std::string, std::string>& dequantized() const { return dequantized_; }
+
   Graph build(const std::vector<Candidate>& active, const std::set<size_t>& kept_float) {
     std::map<size_t, const Candidate*> by_node;
     for (const auto& c : active) {
@@ -341,10 +360,10 @@ class QdqWriter {
 
 // Candidates whose tensors all calibrated as float32 and that the user did not exclude.
 std::vector<Candidate> usable(const Graph& g, const std::vector<Candidate>& all, const std::map<std::string, QuantParams>& params,
-                              const std::vector<std::string>& exclude) {
+                              const std::vector<std::string>& exclude, const std::set<size_t>& kept = {}) {
   std::vector<Candidate> out;
   for (const auto& c : all) {
-    if (excluded(g.nodes[c.node], exclude)) continue;
+    if (excluded(g.nodes[c.node], exclude) || kept.count(c.node)) continue;
     bool ok = true;
     for (const auto& a : c.activations) ok = ok && params.count(a);
     if (ok) out.push_back(c);
@@ -433,6 +452,159 @@ Evaluation evaluate(const Graph& float_graph, const Graph& qdq_graph, const std:
   return e;
 }
 
+// Per-channel means over axis 1 of an [N, C, ...] tensor, added into sums (resized to C).
+void add_channel_sums(const Tensor& t, std::vector<double>& sums, int64_t& count) {
+  if (t.dtype() != DType::kFloat32 || t.rank() < 2) return;
+  const int64_t n = t.dim(0), ch = t.dim(1), inner = t.numel() / std::max<int64_t>(n * ch, 1);
+  sums.resize(static_cast<size_t>(ch), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < ch; ++k) {
+      const float* x = t.data<float>() + (i * ch + k) * inner;
+      double d = 0;
+      for (int64_t j = 0; j < inner; ++j) d += x[j];
+      sums[static_cast<size_t>(k)] += d;
+    }
+  count += n * inner;
+}
+
+// Bias correction. Rounding a layer's weights and its input shifts the mean of its outputs per
+// channel (a depthwise kernel's nine rounded weights times an input of non-zero mean shift that channel
+// everywhere), and such shifts add up along a network. For each weighted layer the shift it adds
+// itself is  sum over inputs of  Wq * mean(dequantized input) - W * mean(float input),  with the means
+// taken per input channel in the quantized network (the convolution is linear; image borders are
+// neglected). It is subtracted from the layer's bias (one is made if absent).
+void correct_biases(Graph& g, const std::map<std::string, QuantParams>& params, const std::vector<std::string>& exclude,
+                    const std::vector<Sample>& samples, const QuantizeOptions& opt) {
+  UniqueNames names(g);
+  {
+    const auto all = find_candidates(g);
+    const auto active = usable(g, all, params, exclude);
+    std::set<size_t> kept_float;
+    for (const auto& c : all) kept_float.insert(c.node);
+    for (const auto& c : active) kept_float.erase(c.node);
+    QdqWriter writer(g, params);
+    const Graph qdq = writer.build(active, kept_float);
+    std::vector<const Candidate*> layers;
+    std::vector<std::string> watched;
+    std::map<std::string, size_t> slot;
+    auto watch = [&](const std::string& name) {
+      if (slot.emplace(name, watched.size()).second) watched.push_back(name);
+    };
+    for (const auto& c : active) {
+      const Node& n = g.nodes[c.node];
+      if (c.weight < 0 || (n.op_type != "Conv" && n.op_type != "Gemm")) continue;
+      if (!writer.dequantized().count(c.activations[0])) continue;
+      layers.push_back(&c);
+      watch(c.activations[0]);
+      watch(writer.dequantized().at(c.activations[0]));
+    }
+    if (layers.empty()) return;
+    const Graph qp = with_outputs(qdq, watched);
+    Session qs(model_from_graph(qp), SessionOptions{opt.num_threads, true, false});
+    std::vector<std::vector<double>> sums(watched.size());
+    std::vector<int64_t> counts(watched.size(), 0);
+    for (const auto& s : samples) {
+      const auto qo = qs.run(s);
+      for (size_t w = 0; w < watched.size(); ++w) add_channel_sums(qo[output_index(qp, watched[w])], sums[w], counts[w]);
+    }
+    std::map<std::string, int> uses;
+    for (const auto& node : g.nodes)
+      for (const auto& i : node.inputs) ++uses[i];
+    int corrected = 0;
+    for (const Candidate* c : layers) {
+      Node& n = g.nodes[c->node];
+      const size_t xi = slot.at(c->activations[0]), qi = slot.at(writer.dequantized().at(c->activations[0]));
+      if (counts[xi] == 0 || counts[qi] == 0) continue;
+      const Tensor& w = *constant_value(g, n.inputs[c->weight]);
+      const std::vector<float> wq = fake_quantize_weight(w, c->weight_axis);
+      const bool conv = n.op_type == "Conv";
+      const int64_t out = conv ? w.dim(0) : w.dim(c->weight_axis);
+      const int64_t in = static_cast<int64_t>(sums[xi].size());
+      std::vector<double> shift(static_cast<size_t>(out), 0.0);
+      if (conv) {
+        const int64_t group_in = w.dim(1), taps = w.numel() / (w.dim(0) * w.dim(1));
+        const int64_t per_group = out / std::max<int64_t>(in / group_in, 1);
+        for (int64_t m = 0; m < out; ++m)
+          for (int64_t ci = 0; ci < group_in; ++ci) {
+            const int64_t ch = m / per_group * group_in + ci;
+            if (ch >= in) continue;
+            const double mx = sums[xi][ch] / counts[xi], mq = sums[qi][ch] / counts[qi];
+            for (int64_t t = 0; t < taps; ++t) {
+              const int64_t k = (m * group_in + ci) * taps + t;
+              shift[m] += wq[k] * mq - w.data<float>()[k] * mx;
+            }
+          }
+      } else {
+        const bool trans = c->weight_axis == 0;  // [M, K]
+        for (int64_t m = 0; m < out; ++m)
+          for (int64_t k = 0; k < in; ++k) {
+            const int64_t idx = trans ? m * in + k : k * out + m;
+            shift[m] += wq[idx] * (sums[qi][k] / counts[qi]) - w.data<float>()[idx] * (sums[xi][k] / counts[xi]);
+          }
+      }
+      Tensor bias(DType::kFloat32, {out});
+      const Tensor* old = c->bias >= 0 ? constant_value(g, n.inputs[c->bias]) : nullptr;
+      for (int64_t m = 0; m < out; ++m)
+        bias.data<float>()[m] = (old ? old->data<float>()[m] : 0.0f) - static_cast<float>(shift[m]);
+      // The corrected bias replaces the original under its name unless another node reads that too.
+      std::string name = old ? n.inputs[c->bias] : names.make(n.name + "_bias");
+      if (old && uses[name] > 1) name = names.make(name + "_corrected");
+      g.initializers[name] = std::move(bias);
+      if (n.inputs.size() < 3) n.inputs.resize(3);
+      n.inputs[2] = name;
+      ++corrected;
+    }
+    remove_unused_initializers(g);
+    say(opt, "bias correction: " + std::to_string(corrected) + " layers");
+  }
+}
+
+// Output 0 of the float graph for each sample.
+std::vector<Tensor> float_outputs(const Graph& g, const std::vector<Sample>& samples, const QuantizeOptions& opt) {
+  Session s(model_from_graph(g), SessionOptions{opt.num_threads, true, false});
+  std::vector<Tensor> out;
+  for (const auto& x : samples) out.push_back(s.run(x)[0]);
+  return out;
+}
+
+// Mean cosine similarity and top-1 agreement of `qdq`'s output 0 with `reference` on the first n samples.
+std::pair<double, double> judge_outputs(const Graph& qdq, const std::vector<Sample>& samples,
+                                        const std::vector<Tensor>& reference, size_t n, const QuantizeOptions& opt) {
+  Session s(model_from_graph(qdq), SessionOptions{opt.num_threads, true, false});
+  double cos_sum = 0;
+  int64_t agree = 0, rows = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor out = s.run(samples[i])[0];
+    cos_sum += cosine_similarity(reference[i], out);
+    const auto fa = row_argmax(reference[i]), qa = row_argmax(out);
+    for (size_t r = 0; r < fa.size() && r < qa.size(); ++r) agree += fa[r] == qa[r];
+    rows += static_cast<int64_t>(fa.size());
+  }
+  return {cos_sum / static_cast<double>(std::max<size_t>(n, 1)), rows ? static_cast<double>(agree) / rows : 1.0};
+}
+
+// Multiply-adds of each candidate on one sample (weighted layers), or its input size (the others).
+std::vector<double> layer_costs(const Graph& g, const std::vector<Candidate>& all, const Sample& sample,
+                                const QuantizeOptions& opt) {
+  std::vector<std::string> names;
+  for (const auto& c : all) names.push_back(g.nodes[c.node].outputs[0]);
+  const Graph probe = with_outputs(g, names);
+  Session s(model_from_graph(probe), SessionOptions{opt.num_threads, true, false});
+  const auto outputs = s.run(sample);
+  std::vector<double> cost;
+  for (const auto& c : all) {
+    const Tensor& y = outputs[output_index(probe, g.nodes[c.node].outputs[0])];
+    double v = static_cast<double>(y.numel());
+    if (c.weight >= 0) {
+      const Tensor& w = *constant_value(g, g.nodes[c.node].inputs[c.weight]);
+      const int64_t units = g.nodes[c.node].op_type == "Conv" ? w.dim(0) : w.dim(c.weight_axis);
+      v *= static_cast<double>(w.numel()) / static_cast<double>(std::max<int64_t>(units, 1));
+    }
+    cost.push_back(v);
+  }
+  return cost;
+}
+
 std::string fmt(double v, int digits = 4) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
@@ -483,32 +655,71 @@ QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& cal
       params[g.nodes[c.node].outputs[0]] = params[c.activations[0]];
 
   std::vector<std::string> exclude = opt.exclude;
+  Graph corrected = g;
+  if (opt.bias_correction) correct_biases(corrected, params, exclude, calibration, opt);
   QuantizeReport report;
   report.calibration_samples = calibration.size();
   // Automatic mode judges on at most 64 samples to bound its cost.
   const std::vector<Sample> judge(calibration.begin(), calibration.begin() + std::min<size_t>(calibration.size(), 64));
-  Graph qdq;
   std::vector<Candidate> active;
-  for (int round = 0;; ++round) {
-    active = usable(g, all, params, exclude);
+  const auto all_corrected = find_candidates(corrected);
+  std::set<size_t> kept;  // candidates the automatic mode keeps in float32
+  auto build = [&](std::vector<Candidate>* active_out) {
+    auto active = usable(corrected, all_corrected, params, exclude, kept);
     std::set<size_t> kept_float;
     for (const auto& c : all) kept_float.insert(c.node);
     for (const auto& c : active) kept_float.erase(c.node);
-    QdqWriter writer(g, params);
-    qdq = writer.build(active, kept_float);
-    const Evaluation e = evaluate(g, qdq, active, judge, opt);
-    report.mean_cosine = e.cosine;
-    report.top1_agreement = e.agreement;
-    report.layers = e.layers;
-    say(opt, "quantized " + std::to_string(active.size()) + " layers: cosine " + fmt(e.cosine) + ", top-1 agreement " +
-                 fmt(e.agreement));
-    const bool met = e.cosine >= opt.min_cosine && e.agreement >= opt.min_top1_agreement;
-    if (!opt.automatic || met || e.layers.empty() || round >= opt.max_float_layers) break;
-    const LayerError& worst = e.layers.front();
-    say(opt, "keeping " + worst.op_type + " '" + worst.node + "' in float32 (raises the noise-to-signal ratio by " +
-                 fmt(worst.noise_added, 5) + ")");
-    exclude.push_back(worst.node);
+    QdqWriter writer(corrected, params);
+    Graph out = writer.build(active, kept_float);
+    if (active_out) *active_out = std::move(active);
+    return out;
+  };
+  Graph qdq = build(&active);
+  Evaluation e = evaluate(g, qdq, active, judge, opt);
+  say(opt, "quantized " + std::to_string(active.size()) + " layers: cosine " + fmt(e.cosine) + ", top-1 agreement " +
+               fmt(e.agreement));
+  auto met = [&](double cosine, double agreement) {
+    return cosine >= opt.min_cosine && agreement >= opt.min_top1_agreement;
+  };
+  if (opt.automatic && !met(e.cosine, e.agreement)) {
+    // Which layers to keep in float32: each layer's sensitivity is the gain in cosine similarity when it
+    // alone stays float (on a few samples); layers are then kept in order of that gain per multiply-add
+    // they cost, so cheap layers that matter (squeeze-excitation gates, classifier heads) go first and
+    // the bulk of the computation stays int8.
+    const std::vector<Tensor> reference = float_outputs(g, judge, opt);
+    const size_t probe = std::min<size_t>(judge.size(), 16);
+    const std::vector<double> cost = layer_costs(g, all, judge.front(), opt);
+    double total = 0;
+    for (double c : cost) total += c;
+    const double base = judge_outputs(build(nullptr), judge, reference, probe, opt).first;
+    std::vector<std::pair<double, size_t>> order;  // (gain per cost, index into all)
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (excluded(g.nodes[all[i].node], exclude)) continue;
+      kept.insert(all[i].node);
+      const double gain = judge_outputs(build(nullptr), judge, reference, probe, opt).first - base;
+      kept.erase(all[i].node);
+      if (gain > 0) order.emplace_back(gain / (cost[i] + 0.002 * total), i);
+    }
+    std::sort(order.begin(), order.end(), std::greater<>());
+    say(opt, "sensitivity measured for " + std::to_string(all.size()) + " layers; " + std::to_string(order.size()) +
+                 " gain from float32");
+    int kept_count = 0;
+    for (const auto& [score, i] : order) {
+      if (kept_count >= opt.max_float_layers) break;
+      kept.insert(all[i].node);
+      ++kept_count;
+      const auto [cosine, agreement] = judge_outputs(build(nullptr), judge, reference, judge.size(), opt);
+      say(opt, "keeping " + g.nodes[all[i].node].op_type + " '" + g.nodes[all[i].node].name + "' in float32 (" +
+                   fmt(100.0 * cost[i] / std::max(total, 1.0), 2) + " % of the multiply-adds): cosine " + fmt(cosine) +
+                   ", top-1 agreement " + fmt(agreement));
+      if (met(cosine, agreement)) break;
+    }
+    qdq = build(&active);
+    e = evaluate(g, qdq, active, judge, opt);
   }
+  report.mean_cosine = e.cosine;
+  report.top1_agreement = e.agreement;
+  report.layers = e.layers;
   report.quantized_nodes = static_cast<int>(active.size());
   std::set<size_t> active_nodes;
   for (const auto& c : active) active_nodes.insert(c.node);

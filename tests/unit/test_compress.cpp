@@ -231,6 +231,46 @@ TEST(Quantize, AutomaticModeKeepsTheSensitiveLayerInFloat) {
   EXPECT_EQ(aut.quantized_nodes, 1);
 }
 
+TEST(Quantize, BiasCorrectionRemovesTheMeanShiftOfRoundedWeights) {
+  // One 3x3 kernel per channel (depthwise): a large tap sets the int8 scale (1/127), and eight small
+  // taps of 0.0041 all round up to 0.0079, so on an input of mean 1 every output is ~0.03 too large.
+  test::ModelSpec m(13);
+  m.input("input", {1, 2, 6, 6});
+  std::vector<float> w(2 * 9, 0.0041f);
+  w[4] = 1.0f;
+  w[9 + 4] = -1.0f;
+  m.initializer("w", {2, 1, 3, 3}, w);
+  auto* conv = m.node("Conv", {"input", "w"}, {"out"}, "dw");
+  auto* group = conv->add_attribute();
+  group->set_name("group");
+  group->set_type(onnx::AttributeProto::INT);
+  group->set_i(2);
+  m.output("out", {1, 2, 4, 4});
+  auto model = load(m);
+  auto data = samples(32, 9, {1, 2, 6, 6});
+  for (auto& s : data)
+    for (int64_t i = 0; i < s["input"].numel(); ++i) s["input"].data<float>()[i] = 1.0f + 0.3f * s["input"].data<float>()[i];
+  auto mean_shift = [&](bool correct) {
+    QuantizeOptions o = quiet();
+    o.bias_correction = correct;
+    const std::string path = temp_path(correct ? "bc_on.onnx" : "bc_off.onnx");
+    quantize_model(*model, data, o, path);
+    Session f(model), q(Model::load(path));
+    double shift = 0;
+    int64_t n = 0;
+    for (const auto& s : samples(8, 21, {1, 2, 6, 6})) {
+      Sample x = s;
+      for (int64_t i = 0; i < x["input"].numel(); ++i) x["input"].data<float>()[i] = 1.0f + 0.3f * x["input"].data<float>()[i];
+      const Tensor a = f.run(x)[0], b = q.run(x)[0];
+      for (int64_t i = 0; i < a.numel(); ++i, ++n) shift += b.data<float>()[i] - a.data<float>()[i];
+    }
+    return shift / static_cast<double>(n);
+  };
+  const double before = mean_shift(false), after = mean_shift(true);
+  EXPECT_GT(before, 0.02);  // 8 taps x +0.0038 x mean 1
+  EXPECT_LT(std::fabs(after), 0.1 * before);
+}
+
 TEST(Quantize, PercentileAndEntropyMethodsProduceWorkingModels) {
   auto model = load(small_cnn());
   for (auto method : {CalibrationMethod::kPercentile, CalibrationMethod::kEntropy}) {

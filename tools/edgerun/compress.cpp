@@ -62,7 +62,10 @@ CLI::App* add_quantize_command(CLI::App& app, CompressOptions& o) {
       ->check(CLI::IsMember({"minmax", "percentile", "entropy"}));
   cmd->add_option("--percentile", o.percentile, "Percentile kept by --method percentile (default 99.99)");
   cmd->add_option("--exclude", o.exclude, "Node names or op types to keep in float32 (repeatable)");
-  cmd->add_flag("--auto", o.automatic, "Keep the most sensitive layers in float32 until the accuracy budget is met");
+  cmd->add_flag("--no-bias-correction", o.no_bias_correction,
+                "Keep the float biases (default: subtract the mean shift int8 rounding adds to each layer's outputs)");
+  cmd->add_flag("--auto", o.automatic,
+                "Keep layers in float32, the most accuracy per multiply-add first, until the accuracy budget is met");
   cmd->add_option("--min-cosine", o.min_cosine, "Budget for --auto: mean cosine similarity to the float outputs");
   cmd->add_option("--min-agreement", o.min_agreement, "Budget for --auto: top-1 agreement with the float model");
   cmd->add_option("--limit", o.data.limit, "Calibration samples to use (default 100)");
@@ -96,6 +99,7 @@ int run_quantize(const CompressOptions& o) {
   q.percentile = opts.percentile;
   q.exclude = opts.exclude;
   q.automatic = opts.automatic;
+  q.bias_correction = !opts.no_bias_correction;
   q.min_cosine = opts.min_cosine;
   q.min_top1_agreement = opts.min_agreement;
   q.num_threads = opts.threads;
