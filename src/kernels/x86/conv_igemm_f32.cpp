@@ -17,7 +17,7 @@ namespace {
 
 constexpr int64_t kRows = 6;                // output pixels per tile
 constexpr int64_t kBlock = 16;              // output channels per tile (two ymm registers)
-constexpr int64_t kChunkRows = kRows * 16;  // output pixels per parallel work item
+constexpr int64_t kChunkRows = kRows * 16;  // most output pixels per parallel work item
 
 #ifdef EDGERUN_IGEMM_AVX2
 
@@ -123,14 +123,15 @@ void ConvIgemmF32::scale_weights(const float* scale, float* out) const {
 }
 
 void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, const float* residual,
-                            const OutputActivation& activation, int64_t chunk, int64_t group, int64_t groups) const {
+                            const OutputActivation& activation, int64_t chunk, int64_t chunk_rows, int64_t group,
+                            int64_t groups) const {
 #ifdef EDGERUN_IGEMM_AVX2
   const ConvNhwcGeometry& g = geometry_;
   const int64_t pixels = g.batch * g.out_h * g.out_w;
   // In the padded-row mode a tap is a whole kernel row: kernel_w * channels contiguous values.
   const int64_t taps = padded_rows_ ? kernel_h_ : kernel_h_ * kernel_w_;
   const int64_t depth = padded_rows_ ? kernel_w_ * channels_ : channels_;
-  const int64_t p_begin = chunk * kChunkRows, p_end = std::min(pixels, p_begin + kChunkRows);
+  const int64_t p_begin = chunk * chunk_rows, p_end = std::min(pixels, p_begin + chunk_rows);
   const int64_t tiles = (p_end - p_begin + kRows - 1) / kRows;
   // Row pointers of every tile of the chunk, [tile][tap][row]; rows past the end repeat the last pixel
   // (computed, not stored).
@@ -178,7 +179,8 @@ void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, cons
     }
   }
 #else
-  (void)x, (void)y, (void)weights, (void)residual, (void)activation, (void)chunk, (void)group, (void)groups;
+  (void)x, (void)y, (void)weights, (void)residual, (void)activation, (void)chunk, (void)chunk_rows, (void)group,
+      (void)groups;
 #endif
 }
 
@@ -196,13 +198,20 @@ void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* thre
     x = padded;
   }
   const int64_t pixels = geometry_.batch * geometry_.out_h * geometry_.out_w;
-  const int64_t chunks = (pixels + kChunkRows - 1) / kChunkRows;
+  const int64_t tiles = (pixels + kRows - 1) / kRows;
+  // Pixel chunks of at most 16 tiles, all of about the same size (a 14x14 layer is three chunks of 11
+  // tiles, not two of 16 and one of 1, which left one thread idle at two threads).
+  const int64_t chunks = (tiles + kChunkRows / kRows - 1) / (kChunkRows / kRows);
+  const int64_t chunk_rows = (tiles + chunks - 1) / chunks * kRows;
   // Enough work items for the threads even when the pixels are few (the last layers of a CNN): split
-  // over output channels too. Consecutive items share their channel group, so a thread's contiguous
-  // share of them reuses the same packed weights.
-  const int64_t groups = std::min(blocks_, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
+  // over output channels too, into a count of items the threads share evenly where the channels allow.
+  // Consecutive items share their channel group, so a thread's contiguous share of them reuses the same
+  // packed weights.
+  int64_t groups = std::min(blocks_, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
+  while (parallel > 1 && groups < blocks_ && chunks * groups % parallel != 0) ++groups;
   auto work = [&](int64_t begin, int64_t end) {
-    for (int64_t u = begin; u < end; ++u) run_unit(x, y, weights, residual, activation, u % chunks, u / chunks, groups);
+    for (int64_t u = begin; u < end; ++u)
+      run_unit(x, y, weights, residual, activation, u % chunks, chunk_rows, u / chunks, groups);
   };
   if (parallel > 1) threads->parallel_for(chunks * groups, 1, work);
   else work(0, chunks * groups);

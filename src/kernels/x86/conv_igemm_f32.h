@@ -49,7 +49,8 @@ class ConvIgemmF32 {
   // One work item of run(): the output rows of pixel chunk `chunk` for column-block group `group`.
   // `x` is the input, or in the padded-row mode its padded copy.
   void run_unit(const float* x, float* y, const float* weights, const float* residual,
-                const OutputActivation& activation, int64_t chunk, int64_t group, int64_t groups) const;
+                const OutputActivation& activation, int64_t chunk, int64_t chunk_rows, int64_t group,
+                int64_t groups) const;
   void copy_padded(const float* x, float* padded, int64_t row_begin, int64_t row_end) const;
 
   int64_t out_channels_ = 0, channels_ = 0, kernel_h_ = 0, kernel_w_ = 0, blocks_ = 0;
