@@ -1,0 +1,292 @@
+#include "kernels/x86/conv_depthwise_f32.h"
+#include "kernels/x86/cpu_features.h"
+
+#include <algorithm>
+
+#include "runtime/thread_pool.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define EDGERUN_DEPTHWISE_AVX2 1
+#include <immintrin.h>
+#endif
+
+namespace edgerun {
+namespace {
+
+constexpr int64_t kGroup = 8;  // channels per vector
+constexpr int kPixels = 8;     // output pixels per step (8 accumulators; the kernel row's weights fit beside them)
+// Below this many multiply-adds a convolution runs on the calling thread: waking the pool costs more.
+constexpr int64_t kMinParallelFmas = int64_t{1} << 15;
+
+// The compiled kernels: kernel width and stride known at compile time, or neither (any width and stride).
+enum Variant { kAny = 0, kK3S1, kK3S2, kK5S1, kK5S2 };
+
+// Output pixels of one row, channel groups [0, groups) from each pointer.
+struct Run {
+  const float* in;   // input at the first kernel row and column read for the first pixel
+  int64_t in_pixel;  // input floats from one column to the next (all channels)
+  int64_t in_row;    // input floats from one row to the next
+  const float* w;    // packed weights at the first kernel row and column read
+  int64_t w_group;   // packed floats per channel group (taps x 8)
+  int64_t w_row;     // packed floats per kernel row (kernel_w x 8)
+  const float* bias;
+  const float* res;  // residual (laid out like out) at the first pixel, or null
+  float* out;
+  int64_t out_pixel;  // output (and residual) floats per pixel
+  int64_t pixels, groups;
+  int64_t tail;         // channels in the last group (1 to 8)
+  int64_t kernel_rows;  // kernel rows read
+  int64_t kernel_cols;  // kernel columns read (the kAny kernel)
+  int64_t stride;       // input columns from one output pixel to the next (the kAny kernel)
+};
+
+#ifdef EDGERUN_DEPTHWISE_AVX2
+#define EDGERUN_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
+
+// -1 then 0: the 8 lanes at kLaneMask + 8 - n set the first n of them.
+alignas(64) constexpr int32_t kLaneMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+// In a group cut short by the last channel, loads and stores are masked: reading the next pixel's
+// channels would be harmless times a zero weight, except past the end of the tensor or where a value
+// is infinite.
+template <bool Tail>
+EDGERUN_AVX2_INLINE __m256 load(const float* p, __m256i mask) {
+  return Tail ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
+}
+
+// acc[j] += v * w[I - j * S] for every pixel j whose kernel reads input column I.
+template <int P, int KW, int S, int I, int J = 0>
+EDGERUN_AVX2_INLINE void add_column(__m256 (&acc)[P], __m256 v, const __m256 (&w)[KW]) {
+  if constexpr (J < P) {
+    constexpr int kw = I - J * S;
+    if constexpr (kw >= 0 && kw < KW) acc[J] = _mm256_fmadd_ps(v, w[kw], acc[J]);
+    add_column<P, KW, S, I, J + 1>(acc, v, w);
+  }
+}
+
+// One kernel row for P pixels: each of the (P - 1) * S + KW input columns is loaded once.
+template <int P, int KW, int S, bool Tail, int I = 0>
+EDGERUN_AVX2_INLINE void add_row(__m256 (&acc)[P], const float* in, int64_t in_pixel, const __m256 (&w)[KW],
+                                 __m256i mask) {
+  if constexpr (I < (P - 1) * S + KW) {
+    add_column<P, KW, S, I>(acc, load<Tail>(in + I * in_pixel, mask), w);
+    add_row<P, KW, S, Tail, I + 1>(acc, in, in_pixel, w, mask);
+  }
+}
+
+// P pixels x 8 channels: out[j] = act(bias + sum over the kernel rows and columns read of
+// in[j * stride + kh * in_row + kw * in_pixel] * w[kh * w_row + kw * 8] + res[j]).
+// KW, S: kernel width and stride, or 0 for r.kernel_cols and r.stride.
+template <int P, int KW, int S, bool Tail>
+EDGERUN_AVX2_INLINE void tile(const Run& r, const float* in, const float* w, const float* bias, const float* res,
+                              float* out, const OutputActivation& act, __m256i mask) {
+  __m256 acc[P];
+  const __m256 b = _mm256_loadu_ps(bias);
+  for (int j = 0; j < P; ++j) acc[j] = b;
+  for (int64_t kh = 0; kh < r.kernel_rows; ++kh, in += r.in_row, w += r.w_row) {
+    if constexpr (KW > 0) {
+      __m256 wk[KW];
+      for (int kw = 0; kw < KW; ++kw) wk[kw] = _mm256_loadu_ps(w + kw * kGroup);
+      add_row<P, KW, S, Tail>(acc, in, r.in_pixel, wk, mask);
+    } else {
+      const int64_t step = r.stride * r.in_pixel;
+      for (int64_t kw = 0; kw < r.kernel_cols; ++kw) {
+        const __m256 wk = _mm256_loadu_ps(w + kw * kGroup);
+        const float* p = in + kw * r.in_pixel;
+        for (int j = 0; j < P; ++j) acc[j] = _mm256_fmadd_ps(load<Tail>(p + j * step, mask), wk, acc[j]);
+      }
+    }
+  }
+  for (int j = 0; j < P; ++j) {
+    __m256 v = acc[j];
+    if (res) v = _mm256_add_ps(v, load<Tail>(res + j * r.out_pixel, mask));
+    v = apply_activation(act, v);
+    if (Tail) _mm256_maskstore_ps(out + j * r.out_pixel, mask, v);
+    else _mm256_storeu_ps(out + j * r.out_pixel, v);
+  }
+}
+
+// P pixels from pixel `first`, every channel group (the input of the step stays in L1 for all of them).
+template <int P, int KW, int S>
+EDGERUN_AVX2_INLINE void step(const Run& r, int64_t first, const OutputActivation& act, __m256i mask) {
+  const float* in = r.in + first * (S > 0 ? S : r.stride) * r.in_pixel;
+  const float* res = r.res ? r.res + first * r.out_pixel : nullptr;
+  float* out = r.out + first * r.out_pixel;
+  const int64_t last = r.groups - 1;
+  for (int64_t g = 0; g < last; ++g)
+    tile<P, KW, S, false>(r, in + g * kGroup, r.w + g * r.w_group, r.bias + g * kGroup,
+                          res ? res + g * kGroup : nullptr, out + g * kGroup, act, mask);
+  const float* last_res = res ? res + last * kGroup : nullptr;
+  if (r.tail == kGroup)
+    tile<P, KW, S, false>(r, in + last * kGroup, r.w + last * r.w_group, r.bias + last * kGroup, last_res,
+                          out + last * kGroup, act, mask);
+  else
+    tile<P, KW, S, true>(r, in + last * kGroup, r.w + last * r.w_group, r.bias + last * kGroup, last_res,
+                         out + last * kGroup, act, mask);
+}
+
+template <int KW, int S>
+__attribute__((target("avx2,fma"))) void run_pixels(const Run& r, const OutputActivation& activation) {
+  const OutputActivation act = activation;  // a local copy: stores to the output cannot change it
+  const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kLaneMask + kGroup - r.tail));
+  int64_t j = 0;
+  for (; j + kPixels <= r.pixels; j += kPixels) step<kPixels, KW, S>(r, j, act, mask);
+  // The rest in one step (a few narrower steps would reload the weights and the shared columns).
+  switch (r.pixels - j) {
+    case 7: step<7, KW, S>(r, j, act, mask); break;
+    case 6: step<6, KW, S>(r, j, act, mask); break;
+    case 5: step<5, KW, S>(r, j, act, mask); break;
+    case 4: step<4, KW, S>(r, j, act, mask); break;
+    case 3: step<3, KW, S>(r, j, act, mask); break;
+    case 2: step<2, KW, S>(r, j, act, mask); break;
+    case 1: step<1, KW, S>(r, j, act, mask); break;
+    default: break;
+  }
+}
+
+void run_pixels(int variant, const Run& r, const OutputActivation& activation) {
+  switch (variant) {
+    case kK3S1: run_pixels<3, 1>(r, activation); break;
+    case kK3S2: run_pixels<3, 2>(r, activation); break;
+    case kK5S1: run_pixels<5, 1>(r, activation); break;
+    case kK5S2: run_pixels<5, 2>(r, activation); break;
+    default: run_pixels<0, 0>(r, activation); break;
+  }
+}
+
+#undef EDGERUN_AVX2_INLINE
+#endif  // EDGERUN_DEPTHWISE_AVX2
+
+// [begin, end) of kernel positions k < kernel with in_begin + k inside [0, size); empty ranges start at 0.
+void inside_range(int64_t in_begin, int64_t kernel, int64_t size, int64_t& begin, int64_t& end) {
+  begin = std::clamp<int64_t>(-in_begin, 0, kernel);
+  end = std::clamp<int64_t>(size - in_begin, 0, kernel);
+  if (end <= begin) begin = end = 0;
+}
+
+}  // namespace
+
+bool ConvDepthwiseF32::supported() { return cpu_has_avx2_fma(); }
+
+void ConvDepthwiseF32::pack(const float* weights, const float* bias, int64_t channels, int64_t kernel_h,
+                            int64_t kernel_w, const OutputActivation& activation) {
+  channels_ = channels;
+  kernel_h_ = kernel_h;
+  kernel_w_ = kernel_w;
+  groups_ = (channels + kGroup - 1) / kGroup;
+  const int64_t taps = kernel_h * kernel_w;
+  packed_.resize(static_cast<size_t>(groups_ * taps * kGroup));
+  float* dst = packed_.data();
+  for (int64_t g = 0; g < groups_; ++g)
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t lane = 0; lane < kGroup; ++lane) {
+        const int64_t c = g * kGroup + lane;
+        *dst++ = c < channels ? weights[c * taps + t] : 0.f;
+      }
+  bias_.assign(static_cast<size_t>(groups_ * kGroup), 0.f);
+  if (bias) std::copy(bias, bias + channels, bias_.begin());
+  activation_ = activation;
+}
+
+void ConvDepthwiseF32::set_geometry(const ConvNhwcGeometry& geometry) {
+  const ConvNhwcGeometry& g = geometry_ = geometry;
+  variant_ = kAny;
+  if (kernel_w_ == 3 && g.stride_w == 1) variant_ = kK3S1;
+  if (kernel_w_ == 3 && g.stride_w == 2) variant_ = kK3S2;
+  if (kernel_w_ == 5 && g.stride_w == 1) variant_ = kK5S1;
+  if (kernel_w_ == 5 && g.stride_w == 2) variant_ = kK5S2;
+
+  // Columns with the whole kernel inside the image are contiguous (both bounds move one way).
+  edge_columns_.clear();
+  inner_begin_ = inner_end_ = 0;
+  bool inner_seen = false;
+  for (int64_t ow = 0; ow < g.out_w; ++ow) {
+    const int64_t iw = ow * g.stride_w - g.pad_left;
+    int64_t kw_begin, kw_end;
+    inside_range(iw, kernel_w_, g.in_w, kw_begin, kw_end);
+    if (kw_begin == 0 && kw_end == kernel_w_) {
+      if (!inner_seen) inner_begin_ = ow;
+      inner_seen = true;
+      inner_end_ = ow + 1;
+    } else {
+      edge_columns_.push_back({ow, kw_end > kw_begin ? iw + kw_begin : 0, kw_begin, kw_end});
+    }
+  }
+  row_kh_begin_.resize(static_cast<size_t>(g.out_h));
+  row_kh_end_.resize(static_cast<size_t>(g.out_h));
+  for (int64_t oh = 0; oh < g.out_h; ++oh)
+    inside_range(oh * g.stride_h - g.pad_top, kernel_h_, g.in_h, row_kh_begin_[oh], row_kh_end_[oh]);
+  serial_ = g.batch * g.out_h * g.out_w * groups_ * kGroup * kernel_h_ * kernel_w_ < kMinParallelFmas;
+}
+
+void ConvDepthwiseF32::run_row(const float* x, float* y, const float* residual, const OutputActivation& activation,
+                               int64_t row, int64_t group_begin, int64_t group_end) const {
+#ifdef EDGERUN_DEPTHWISE_AVX2
+  const ConvNhwcGeometry& g = geometry_;
+  const int64_t c = channels_, n = row / g.out_h, oh = row % g.out_h;
+  const int64_t kh_begin = row_kh_begin_[oh], rows = row_kh_end_[oh] - kh_begin;
+  const int64_t ih = rows > 0 ? oh * g.stride_h - g.pad_top + kh_begin : 0;
+  const int64_t first = group_begin * kGroup;  // first channel
+  const float* in_row = x + (n * g.in_h + ih) * g.in_w * c + first;
+  const int64_t out_row = row * g.out_w * c + first;
+  const int64_t last_tail = c - (groups_ - 1) * kGroup;
+  Run r;
+  r.in_pixel = c;
+  r.in_row = g.in_w * c;
+  r.w_group = kernel_h_ * kernel_w_ * kGroup;
+  r.w_row = kernel_w_ * kGroup;
+  r.w = packed_.data() + group_begin * r.w_group + kh_begin * r.w_row;
+  r.bias = bias_.data() + first;
+  r.out_pixel = c;
+  r.groups = group_end - group_begin;
+  r.tail = group_end == groups_ ? last_tail : kGroup;
+  r.kernel_rows = rows;
+  r.kernel_cols = kernel_w_;
+  r.stride = g.stride_w;
+  auto at_column = [&](int64_t ow) {
+    r.res = residual ? residual + out_row + ow * c : nullptr;
+    r.out = y + out_row + ow * c;
+  };
+  if (inner_end_ > inner_begin_) {
+    r.in = in_row + (inner_begin_ * g.stride_w - g.pad_left) * c;
+    r.pixels = inner_end_ - inner_begin_;
+    at_column(inner_begin_);
+    run_pixels(variant_, r, activation);
+  }
+  // Edge columns one at a time, reading only the kernel columns inside the image.
+  for (const EdgeColumn& e : edge_columns_) {
+    Run p = r;
+    p.in = in_row + e.in_col * c;
+    p.w = r.w + e.kw_begin * kGroup;
+    p.kernel_cols = e.kw_end - e.kw_begin;
+    p.pixels = 1;
+    at_column(e.out_col);
+    p.res = r.res;
+    p.out = r.out;
+    run_pixels(kAny, p, activation);
+  }
+#else
+  (void)x, (void)y, (void)residual, (void)activation, (void)row, (void)group_begin, (void)group_end;
+#endif
+}
+
+void ConvDepthwiseF32::run(const float* x, float* y, void*, ThreadPool* threads, const float* residual,
+                           bool raw) const {
+  const OutputActivation activation = raw ? OutputActivation{} : activation_;
+  const int64_t rows = geometry_.batch * geometry_.out_h;
+  const int64_t parallel = threads && !serial_ ? threads->num_threads() : 1;
+  // Few rows (the small late layers) are split over channel groups too, so that every thread has work;
+  // consecutive work items are the channel groups of one row, then the next row (its input rows mostly
+  // shared).
+  const int64_t splits = parallel > 1 ? std::min(groups_, std::max<int64_t>(1, (4 * parallel + rows - 1) / rows)) : 1;
+  auto work = [&](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t split = u % splits;
+      run_row(x, y, residual, activation, u / splits, split * groups_ / splits, (split + 1) * groups_ / splits);
+    }
+  };
+  if (parallel > 1) threads->parallel_for(rows * splits, 1, work);
+  else work(0, rows * splits);
+}
+
+}  // namespace edgerun

@@ -1,0 +1,73 @@
+// Float32 NHWC depthwise convolution (one filter per channel: group == channels == out_channels) with an
+// AVX2/FMA kernel. The channels of a pixel are contiguous in NHWC, so a step is 8 channels (one ymm) of
+// up to 8 neighbouring output pixels of a row. For 3- and 5-wide kernels at stride 1 or 2 the step loads
+// each input column once per kernel row and adds it to every output pixel that reads it, with the
+// kernel row's weights held in registers. Kernel rows and columns that fall in the padding are skipped:
+// the output columns near the left and right edges are computed one at a time, the rows near the top and
+// bottom read fewer kernel rows. Bias, a residual and the activation (clamp, SiLU,
+// HardSwish) are applied in registers as the sums are stored, where XNNPACK's depthwise kernel needs a
+// second pass for SiLU. Weights are packed once as [8-channel group][tap][8], zero past the last channel.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/x86/activation_avx2.h"
+#include "kernels/x86/conv_geometry.h"
+
+namespace edgerun {
+
+class ThreadPool;
+
+class ConvDepthwiseF32 {
+ public:
+  // True when this CPU runs the AVX2/FMA kernel (checked once).
+  static bool supported();
+  // Kernels with more taps than this are left to other implementations.
+  static constexpr int64_t kMaxTaps = 64;
+  // Geometries this kernel takes (dilated ones go to another implementation).
+  static bool handles(const ConvNhwcGeometry& geometry) {
+    return geometry.dilation_h == 1 && geometry.dilation_w == 1;
+  }
+
+  // weights: ONNX layout [channels][1][kernel_h][kernel_w]; bias may be null. `activation` is applied to
+  // the outputs.
+  void pack(const float* weights, const float* bias, int64_t channels, int64_t kernel_h, int64_t kernel_w,
+            const OutputActivation& activation);
+
+  void set_geometry(const ConvNhwcGeometry& geometry);
+  // Bytes of scratch run() needs (none; kept for the calling pattern of the other kernels).
+  size_t scratch_bytes() const { return 0; }
+
+  // x: [batch][in_h][in_w][channels], y: [batch][out_h][out_w][channels]. `residual`, when given, is laid
+  // out like y and added to the sums before the activation (a residual Add). `raw` leaves the activation
+  // out (the caller applies it).
+  void run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* residual = nullptr,
+           bool raw = false) const;
+
+ private:
+  // One work item of run(): output row `row` (over batch x out_h), channel groups [group_begin, group_end).
+  void run_row(const float* x, float* y, const float* residual, const OutputActivation& activation, int64_t row,
+               int64_t group_begin, int64_t group_end) const;
+
+  // An output column near the left or right edge: the first input column read and the kernel columns
+  // inside the image.
+  struct EdgeColumn {
+    int64_t out_col, in_col, kw_begin, kw_end;
+  };
+
+  int64_t channels_ = 0, kernel_h_ = 0, kernel_w_ = 0, groups_ = 0;
+  std::vector<float> packed_;  // [groups][taps][8]
+  std::vector<float> bias_;    // [groups * 8]
+  OutputActivation activation_;
+  ConvNhwcGeometry geometry_;
+  int variant_ = 0;  // which compiled kernel (kernel width and stride) runs this geometry
+  // Output columns [inner_begin_, inner_end_) read only columns inside the image.
+  int64_t inner_begin_ = 0, inner_end_ = 0;
+  std::vector<EdgeColumn> edge_columns_;  // the others
+  // Per output row (of one image): the range of kernel rows inside the image.
+  std::vector<int64_t> row_kh_begin_, row_kh_end_;
+  bool serial_ = false;  // too little work to split over threads
+};
+
+}  // namespace edgerun
