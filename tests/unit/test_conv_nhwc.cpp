@@ -1,8 +1,9 @@
-// The float NHWC convolutions (the AVX2 indirect GEMM; XNNPACK for depthwise) against the reference Conv
-// kernel: one Conv (plus an optional Relu/Clip the optimizer fuses into it) run by an optimized session
-// and by a reference session, over the geometries that exercise their edges: channel counts off the
-// 16-wide block, pixel counts off the 6-row tile, padding on every side, strides, dilations, batches,
-// 1 and 2 threads.
+// The float NHWC convolutions (the AVX2 indirect GEMM, Winograd, the AVX2 depthwise kernel; XNNPACK for
+// dilated depthwise) against the reference Conv kernel: one Conv (plus an optional residual Add and an
+// activation the optimizer fuses into it) run by an optimized session and by a reference session, over
+// the geometries that exercise their edges: channel counts off the 16-wide block (8-wide for depthwise),
+// pixel counts off the 6-row tile (the 8-pixel step for depthwise), padding on every side, strides,
+// dilations, batches, 1 and 2 threads.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -29,6 +30,7 @@ struct ConvCase {
   std::string activation;                         // "", "Relu", "Relu6", "Silu" or "HardSwish"
   bool bias = true;
   int64_t group = 1;                              // channels: depthwise
+  std::string residual;  // "": none; "input": x (same shape) or "pooled": x's channel means, added before the activation
 };
 
 void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
@@ -51,7 +53,7 @@ std::shared_ptr<Model> conv_model(const ConvCase& c) {
     m.initializer("b", {c.out_channels}, uniform(static_cast<size_t>(c.out_channels), 0.5f, 8));
     inputs.push_back("b");
   }
-  const std::string conv_out = c.activation.empty() ? "y" : "conv";
+  const std::string conv_out = c.activation.empty() && c.residual.empty() ? "y" : "conv";
   auto* conv = m.node("Conv", inputs, {conv_out});
   if (!c.strides.empty()) set_ints(conv, "strides", c.strides);
   if (!c.dilations.empty()) set_ints(conv, "dilations", c.dilations);
@@ -62,17 +64,23 @@ std::shared_ptr<Model> conv_model(const ConvCase& c) {
     a->set_type(onnx::AttributeProto::INT);
     a->set_i(c.group);
   }
+  std::string pre = conv_out;  // what the activation reads
+  if (!c.residual.empty()) {
+    pre = c.activation.empty() ? "y" : "sum";
+    if (c.residual == "pooled") m.node("GlobalAveragePool", {"x"}, {"shortcut"});
+    m.node("Add", {conv_out, c.residual == "pooled" ? "shortcut" : "x"}, {pre});
+  }
   if (c.activation == "Relu") {
-    m.node("Relu", {conv_out}, {"y"});
+    m.node("Relu", {pre}, {"y"});
   } else if (c.activation == "HardSwish") {
-    m.node("HardSwish", {conv_out}, {"y"});
+    m.node("HardSwish", {pre}, {"y"});
   } else if (c.activation == "Silu") {  // as exporters write it: x * Sigmoid(x)
-    m.node("Sigmoid", {conv_out}, {"gate"});
-    m.node("Mul", {conv_out, "gate"}, {"y"});
+    m.node("Sigmoid", {pre}, {"gate"});
+    m.node("Mul", {pre, "gate"}, {"y"});
   } else if (c.activation == "Relu6") {
     m.initializer("lo", {}, {0.f});
     m.initializer("hi", {}, {6.f});
-    m.node("Clip", {conv_out, "lo", "hi"}, {"y"});
+    m.node("Clip", {pre, "lo", "hi"}, {"y"});
   }
   m.output("y", {});
   const std::string bytes = m.bytes();
@@ -109,6 +117,9 @@ TEST_P(ConvNhwcF32, MatchesReferenceConv) {
   for (int64_t i = 0; i < expected.numel(); ++i) scale = std::max(scale, std::fabs(expected.data<float>()[i]));
   ASSERT_GT(scale, 0.f);
 
+  // Depthwise convolutions run on the own kernel, dilated ones on XNNPACK.
+  const bool dilated = std::any_of(c.dilations.begin(), c.dilations.end(), [](int64_t d) { return d > 1; });
+  const bool xnnpack = c.group != 1 && dilated;
   // Winograd cases run with the default choice and with each tile size forced.
   const bool winograd = c.name.rfind("winograd", 0) == 0;
   const std::vector<const char*> tiles = winograd ? std::vector<const char*>{"", "2", "4"} : std::vector<const char*>{""};
@@ -127,13 +138,13 @@ TEST_P(ConvNhwcF32, MatchesReferenceConv) {
       // F(4x4,3x3) rounds to a few 1e-6 of the largest pre-activation value, which a clamp (Relu6) can
       // put well above `scale`.
       EXPECT_LT(worst / scale, winograd ? 5e-5 : 1e-5) << threads << " threads, EDGERUN_CONV_WINOGRAD=" << tile;
-      // XNNPACK's parallel loops (the depthwise convolutions) run on the session's own pool.
-      if (c.group != 1 && threads > 1) EXPECT_GT(ThreadPool::xnnpack_parallel_calls(), pool_calls);
+      // XNNPACK's parallel loops (dilated depthwise convolutions) run on the session's own pool.
+      if (xnnpack && threads > 1) EXPECT_GT(ThreadPool::xnnpack_parallel_calls(), pool_calls);
       std::vector<std::string> ops;
       for (const auto& s : fast.node_summaries()) ops.push_back(s.op_type);
       EXPECT_EQ(std::count(ops.begin(), ops.end(), "ConvNhwc"), 1);
-      for (const char* op : {"Relu", "Clip", "Silu", "Sigmoid", "Mul", "HardSwish"})
-        EXPECT_EQ(std::count(ops.begin(), ops.end(), op), 0) << "activation not fused: " << op;
+      for (const char* op : {"Relu", "Clip", "Silu", "Sigmoid", "Mul", "HardSwish", "Add"})
+        EXPECT_EQ(std::count(ops.begin(), ops.end(), op), 0) << "activation or residual not fused: " << op;
     }
   }
 }
@@ -163,6 +174,33 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{"depthwise_few_channels", 1, 5, 5, 6, 6, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, "", false, 5},
                       ConvCase{"depthwise_k5_stride2", 1, 72, 72, 11, 10, 5, 5, {2, 2}, {}, {2, 2, 2, 2}, "Relu", true, 72},
                       ConvCase{"depthwise_dilated_asymmetric", 1, 40, 40, 8, 9, 3, 3, {1, 2}, {2, 1}, {0, 2, 1, 0}, "", true, 40},
+                      ConvCase{"depthwise_dilated_silu", 1, 24, 24, 9, 9, 3, 3, {}, {2, 2}, {2, 2, 2, 2}, "Silu", true, 24},
+                      // The AVX2 depthwise kernel: each compiled kernel (3 and 5 wide at stride 1 and 2, any
+                      // other width or stride), rows of 8-pixel steps plus every remainder, channel groups
+                      // cut short by the last channel, edge columns and rows in the padding, images smaller
+                      // than the kernel, residuals of the output's shape and broadcast ones (added by the
+                      // caller), channel splits over threads when the rows are few.
+                      ConvCase{"dw_k3s1_one_channel", 1, 1, 1, 12, 13, 3, 3, {}, {}, {1, 1, 1, 1}, "", true, 1},
+                      ConvCase{"dw_k3s1_7_channels_relu6", 1, 7, 7, 9, 10, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu6", true, 7},
+                      ConvCase{"dw_k3s1_8_channels_asymmetric", 1, 8, 8, 11, 17, 3, 3, {}, {}, {0, 2, 1, 0}, "", true, 8},
+                      ConvCase{"dw_k3s2_9_channels_silu", 1, 9, 9, 15, 16, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, "Silu", true, 9},
+                      ConvCase{"dw_k3s2_wide_odd", 1, 20, 20, 9, 41, 3, 3, {2, 2}, {}, {0, 1, 1, 0}, "", true, 20},
+                      ConvCase{"dw_k5s1_17_channels_hard_swish", 1, 17, 17, 12, 19, 5, 5, {}, {}, {2, 2, 2, 2}, "HardSwish", true, 17},
+                      ConvCase{"dw_k5s1_no_pads", 1, 24, 24, 10, 22, 5, 5, {}, {}, {}, "Relu", false, 24},
+                      ConvCase{"dw_k5s2_33_channels_asymmetric", 1, 33, 33, 13, 14, 5, 5, {2, 2}, {}, {1, 2, 2, 1}, "Relu", true, 33},
+                      ConvCase{"dw_k3s1_96_channels_batch2_silu", 2, 96, 96, 14, 14, 3, 3, {}, {}, {1, 1, 1, 1}, "Silu", true, 96},
+                      ConvCase{"dw_k5_small_image_many_channels", 1, 200, 200, 7, 7, 5, 5, {}, {}, {2, 2, 2, 2}, "Silu", true, 200},
+                      ConvCase{"dw_one_row_many_channels", 1, 136, 136, 1, 40, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu6", true, 136},
+                      ConvCase{"dw_one_pixel_output", 2, 19, 19, 3, 3, 3, 3, {}, {}, {}, "", true, 19},
+                      ConvCase{"dw_kernel_larger_than_input", 1, 12, 12, 2, 3, 5, 5, {}, {}, {2, 2, 2, 2}, "HardSwish", true, 12},
+                      ConvCase{"dw_padding_beyond_kernel", 1, 9, 9, 3, 4, 3, 3, {}, {}, {3, 4, 2, 5}, "", true, 9},
+                      ConvCase{"dw_k7_any_width", 1, 16, 16, 10, 23, 7, 7, {}, {}, {3, 3, 3, 3}, "Relu6", true, 16},
+                      ConvCase{"dw_k3_stride3_any_stride", 1, 10, 10, 13, 40, 3, 3, {3, 3}, {}, {1, 1, 1, 1}, "", true, 10},
+                      ConvCase{"dw_k1x5_and_rows", 1, 12, 12, 6, 15, 1, 5, {}, {}, {0, 2, 0, 2}, "", true, 12},
+                      ConvCase{"dw_k5x1_any_width", 1, 12, 12, 15, 6, 5, 1, {2, 1}, {}, {2, 0, 2, 0}, "Silu", true, 12},
+                      ConvCase{"dw_residual", 1, 24, 24, 9, 9, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu6", true, 24, "input"},
+                      ConvCase{"dw_residual_tail_batch2", 2, 21, 21, 8, 11, 5, 5, {}, {}, {2, 2, 2, 2}, "", false, 21, "input"},
+                      ConvCase{"dw_residual_broadcast", 1, 16, 16, 8, 8, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu", true, 16, "pooled"},
                       // 3x3 stride 1: Winograd, tiles cut by the image edge, channels off 8 and 16.
                       ConvCase{"winograd_pad1", 1, 32, 32, 28, 28, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu"},
                       ConvCase{"winograd_pad0_odd", 1, 19, 37, 23, 21, 3, 3, {}, {}, {}, "Relu6"},
@@ -179,40 +217,44 @@ INSTANTIATE_TEST_SUITE_P(
 namespace {
 
 // Weights the session's kernels packed are freed when the session owns the model, and only then; the
-// session still runs, including after re-planning for another batch size.
+// session still runs, including after re-planning for another batch size (an ungrouped and a depthwise
+// convolution).
 TEST(SessionWeights, PackedWeightsAreFreedOnlyFromAnOwnedModel) {
   if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
-  const ConvCase c{"owned", -1, 16, 24, 8, 8, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu"};  // symbolic batch
-  SessionOptions off;
-  off.optimize = false;
-  Session reference(conv_model(c), off);
-  auto run_both = [&](Session& fast, int64_t batch) {
-    Tensor x(DType::kFloat32, {batch, c.channels, c.height, c.width});
-    const auto values = uniform(static_cast<size_t>(x.numel()), 4.f, 9);
-    std::copy(values.begin(), values.end(), x.data<float>());
-    const Tensor expected = reference.run({{"x", x}}).at(0);
-    const Tensor got = fast.run({{"x", x}}).at(0);
-    ASSERT_EQ(got.shape(), expected.shape());
-    for (int64_t i = 0; i < got.numel(); ++i)
-      ASSERT_NEAR(got.data<float>()[i], expected.data<float>()[i], 1e-4f) << "batch " << batch << " element " << i;
-  };
+  for (const ConvCase& c : {ConvCase{"owned", -1, 16, 24, 8, 8, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu"},  // symbolic batch
+                            ConvCase{"owned_depthwise", -1, 24, 24, 8, 8, 5, 5, {}, {}, {2, 2, 2, 2}, "Silu", true, 24}}) {
+    SCOPED_TRACE(c.name);
+    SessionOptions off;
+    off.optimize = false;
+    Session reference(conv_model(c), off);
+    auto run_both = [&](Session& fast, int64_t batch) {
+      Tensor x(DType::kFloat32, {batch, c.channels, c.height, c.width});
+      const auto values = uniform(static_cast<size_t>(x.numel()), 4.f, 9);
+      std::copy(values.begin(), values.end(), x.data<float>());
+      const Tensor expected = reference.run({{"x", x}}).at(0);
+      const Tensor got = fast.run({{"x", x}}).at(0);
+      ASSERT_EQ(got.shape(), expected.shape());
+      for (int64_t i = 0; i < got.numel(); ++i)
+        ASSERT_NEAR(got.data<float>()[i], expected.data<float>()[i], 1e-4f) << "batch " << batch << " element " << i;
+    };
 
-  auto shared = conv_model(c);
-  Session shares(shared);
-  EXPECT_NE(shared->graph().initializers.at("w").raw(), nullptr) << "a model others hold keeps its weights";
-  run_both(shares, 1);
+    auto shared = conv_model(c);
+    Session shares(shared);
+    EXPECT_NE(shared->graph().initializers.at("w").raw(), nullptr) << "a model others hold keeps its weights";
+    run_both(shares, 1);
 
-  Session owns(conv_model(c));
-  run_both(owns, 1);  // plans (the batch is symbolic), packing and freeing the weights
-  const auto& inits = owns.model().graph().initializers;
-  for (const auto& [name, t] : inits)
-    if (t.rank() == 4) {
-      EXPECT_EQ(t.raw(), nullptr) << name << " was packed by the convolution and should be freed";
-      EXPECT_EQ(t.shape(), (Shape{24, 16, 3, 3}));
-    }
-  EXPECT_EQ(owns.stats().weight_bytes, 0u);
-  run_both(owns, 3);  // new shapes: planned again without the freed weights
-  EXPECT_EQ(owns.stats().weight_bytes, 0u);
+    Session owns(conv_model(c));
+    run_both(owns, 1);  // plans (the batch is symbolic), packing and freeing the weights
+    const auto& inits = owns.model().graph().initializers;
+    for (const auto& [name, t] : inits)
+      if (t.rank() == 4) {
+        EXPECT_EQ(t.raw(), nullptr) << name << " was packed by the convolution and should be freed";
+        EXPECT_EQ(t.shape(), (Shape{c.out_channels, c.channels / c.group, c.kernel_h, c.kernel_w}));
+      }
+    EXPECT_EQ(owns.stats().weight_bytes, 0u);
+    run_both(owns, 3);  // new shapes: planned again without the freed weights
+    EXPECT_EQ(owns.stats().weight_bytes, 0u);
+  }
 }
 
 }  // namespace

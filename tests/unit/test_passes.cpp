@@ -719,6 +719,33 @@ TEST(FuseChannelScale, SqueezeExcitationGateScalesTheProjection) {
   }
 }
 
+// A gate in front of a depthwise convolution: the convolution (the AVX2 depthwise kernel) reads x * gate
+// from scratch, one gate per image.
+TEST(FuseChannelScale, GateBeforeDepthwiseConvolution) {
+  if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
+  for (int64_t batch : {1, 2}) {
+    test::ModelSpec m;
+    m.input("x", {batch, 4, 9, 9});
+    add_conv(m, "x", "a", 4, 24, 3);
+    m.node("GlobalAveragePool", {"a"}, {"pool"});
+    add_conv(m, "pool", "fc", 24, 24, 1);
+    m.node("Sigmoid", {"fc"}, {"gate"});
+    m.node("Mul", {"a", "gate"}, {"scaled"});
+    m.initializer("dw_w", {24, 1, 5, 5}, ramp(24 * 25, 0.3f));
+    auto* dw = m.node("Conv", {"scaled", "dw_w"}, {"y"});
+    set_ints(dw, "pads", {2, 2, 2, 2});
+    set_int(dw, "group", 24);
+    m.output("y", {batch, 24, 9, 9});
+    auto model = load(m);
+    Graph g = model->graph();
+    convert_to_nhwc(g);
+    fuse_activations(g);
+    EXPECT_EQ(fuse_channel_scale(g), 1);
+    const auto ops = expect_matches_reference(model, ramp_input({batch, 4, 9, 9}));
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "Mul"), 0) << "batch " << batch;
+  }
+}
+
 // A Mul by something other than a pooled gate stays a Mul.
 TEST(FuseChannelScale, LeavesOtherProductsAlone) {
   if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
@@ -735,7 +762,8 @@ TEST(FuseChannelScale, LeavesOtherProductsAlone) {
 }
 
 // A ResNet basic block: the second convolution takes the shortcut and the Relu after the Add, on each
-// kernel path (direct, both Winograd tiles, XNNPACK depthwise), and shortcuts that broadcast either way.
+// kernel path (direct, both Winograd tiles, the AVX2 depthwise kernel, XNNPACK depthwise), and shortcuts
+// that broadcast either way.
 TEST(FuseResidualAdd, ResidualBlocksMatchReference) {
   if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
   for (const char* winograd : {"0", "2", "4"}) {
@@ -759,7 +787,9 @@ TEST(FuseResidualAdd, ResidualBlocksMatchReference) {
   }
   unsetenv("EDGERUN_CONV_WINOGRAD");
 
-  test::ModelSpec dw;  // depthwise: XNNPACK writes the convolution, the sum and the clamp follow
+  // Depthwise: the own kernel adds the shortcut as it stores; XNNPACK (EDGERUN_CONV_DEPTHWISE=0) writes
+  // the convolution, and the sum and the clamp follow.
+  test::ModelSpec dw;
   dw.input("x", {1, 8, 7, 7});
   dw.initializer("w", {8, 1, 3, 3}, ramp(72, 0.4f));
   auto* conv = dw.node("Conv", {"x", "w"}, {"c"});
@@ -772,8 +802,12 @@ TEST(FuseResidualAdd, ResidualBlocksMatchReference) {
   dw.initializer("hi", {}, {0.5f});
   dw.node("Clip", {"sum", "lo", "hi"}, {"y"});
   dw.output("y", {1, 8, 7, 7});
-  auto ops = expect_matches_reference(load(dw), ramp_input({1, 8, 7, 7}));
-  EXPECT_EQ(std::count(ops.begin(), ops.end(), "Add"), 0);
+  for (const char* own : {"1", "0"}) {
+    setenv("EDGERUN_CONV_DEPTHWISE", own, 1);
+    const auto ops = expect_matches_reference(load(dw), ramp_input({1, 8, 7, 7}));
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "Add"), 0) << "EDGERUN_CONV_DEPTHWISE=" << own;
+  }
+  unsetenv("EDGERUN_CONV_DEPTHWISE");
 
   // Shortcuts of another shape: [N, C, 1, 1] into a full map, and a 1x1 map into a full shortcut (the
   // output takes the shortcut's size, as the Add's did).

@@ -2,7 +2,9 @@
 // Inputs and attributes are those of ONNX Conv (W stays in ONNX layout [M, C/group, kH, kW]), plus
 // an optional fused output clamp, SiLU or HardSwish. The weights are packed once, when the operator is created.
 // Ungrouped convolutions run on the AVX2/FMA indirect GEMM where the CPU has it (several times faster
-// than this XNNPACK build here); grouped and depthwise ones, and other CPUs, go through XNNPACK.
+// than this XNNPACK build here), and depthwise ones (group == channels == out channels, no dilation) on
+// the AVX2/FMA depthwise kernel, which also applies SiLU and HardSwish as it stores where XNNPACK needs a
+// second pass; other grouped ones, dilated depthwise ones and other CPUs go through XNNPACK.
 // That GEMM runs at the FMA peak, so 3x3 stride-1 ones go further with Winograd (fewer multiplies)
 // wherever enough tiles share its larger transformed weights (ConvWinogradF32::choose_tile: at 7x7
 // 512->512, as at the end of ResNets, the direct kernel stays faster).
@@ -11,6 +13,7 @@
 #include <limits>
 
 #include "kernels/reference/window_geometry.h"
+#include "kernels/x86/conv_depthwise_f32.h"
 #include "kernels/x86/conv_igemm_f32.h"
 #include "kernels/x86/conv_winograd_f32.h"
 #include "kernels/x86/activation_f32.h"
@@ -33,6 +36,12 @@ int winograd_tile(int64_t channels, int64_t out_channels, int64_t batch, int64_t
   if (forced == 0) return 0;
   if (forced == 2 || forced == 4) return forced;
   return ConvWinogradF32::choose_tile(channels, out_channels, batch, out_h, out_w);
+}
+
+// EDGERUN_CONV_DEPTHWISE=0 sends depthwise convolutions to XNNPACK (for A/B timing).
+bool depthwise_enabled() {
+  const char* s = std::getenv("EDGERUN_CONV_DEPTHWISE");
+  return !(s && *s && std::atoi(s) == 0);
 }
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -75,6 +84,9 @@ class ConvNhwc final : public Kernel {
     auto value = [&ctx](size_t i) -> const float* {  // read only when packing
       return ctx.has_input(i) ? ctx.require_value(i).data<float>() : nullptr;
     };
+    const bool depthwise_shape = group_ == channels && out_channels == channels && w[1] == 1 &&
+                                 w[2] * w[3] <= ConvDepthwiseF32::kMaxTaps && ConvDepthwiseF32::handles(geometry) &&
+                                 ConvDepthwiseF32::supported() && depthwise_enabled();
     int tile = winograd_shape ? winograd_tile(channels, out_channels, x[0], g.out[0], g.out[1]) : 0;
     // Once the session has freed the weights (packed_input), new input sizes keep the packed form the
     // first plan chose: both kernels serve any input size.
@@ -89,6 +101,17 @@ class ConvNhwc final : public Kernel {
       }
       winograd_->set_geometry(geometry);
       prepare_extras(ctx, winograd_->scratch_bytes());
+      return;
+    }
+    // As above: with the weights freed, a depthwise convolution stays on the kernel that packed them.
+    use_depthwise_ = depthwise_shape || (depthwise_ && weights && weights->raw() == nullptr);
+    if (use_depthwise_) {
+      if (!depthwise_) {
+        depthwise_ = std::make_unique<ConvDepthwiseF32>();
+        depthwise_->pack(value(1), value(2), channels, w[2], w[3], activation());
+      }
+      depthwise_->set_geometry(geometry);
+      prepare_extras(ctx, depthwise_->scratch_bytes());
       return;
     }
     if (group_ == 1 && w[2] * w[3] <= ConvIgemmF32::kMaxTaps && ConvIgemmF32::supported()) {
@@ -111,7 +134,7 @@ class ConvNhwc final : public Kernel {
   // created again only when the padding changes, which explicit pads never do.
   bool packed_input(size_t index) const override {
     return (index == 1 || index == 2) &&
-           (use_winograd_ || igemm_ || (op_ && attrs_.auto_pad == AutoPad::kNotSet));
+           (own_kernel() || (op_ && attrs_.auto_pad == AutoPad::kNotSet));
   }
 
   void run(RunContext& ctx) override {
@@ -123,7 +146,7 @@ class ConvNhwc final : public Kernel {
     // The own kernels add a residual of the output's shape as they store; otherwise (XNNPACK, or a
     // residual that broadcasts) the convolution is written without its activation, and the sum and the
     // activation follow in one pass.
-    const bool in_kernel = residual && residual_direct_ && (use_winograd_ || igemm_);
+    const bool in_kernel = residual && residual_direct_ && own_kernel();
     const bool raw = residual && !in_kernel;
     float* out = residual && !residual_direct_ ? reinterpret_cast<float*>(scratch + conv_offset_) : y;
     const float* kernel_residual = in_kernel ? residual : nullptr;
@@ -139,7 +162,9 @@ class ConvNhwc final : public Kernel {
         x = extra;
       }
     }
-    if (use_winograd_) {
+    if (use_depthwise_) {
+      depthwise_->run(x, out, scratch, ctx.threads(), kernel_residual, raw);
+    } else if (use_winograd_) {
       winograd_->run(x, out, scratch, ctx.threads(), kernel_residual, raw);
     } else if (igemm_) {
       igemm_->run(x, out, scratch, ctx.threads(), scaled_weights, kernel_residual, raw);
@@ -152,7 +177,7 @@ class ConvNhwc final : public Kernel {
     if (raw) {
       add_residual(out, residual, y, ctx.input(4).shape(), ctx.threads());
       apply_activation_f32(activation(), y, y, ctx.output(0).numel(), ctx.threads());
-    } else if (!use_winograd_ && !igemm_ && function_ != OutputActivation::Function::kNone) {
+    } else if (!own_kernel() && function_ != OutputActivation::Function::kNone) {
       // XNNPACK clamps but has no SiLU or HardSwish: a second pass, in place (FuseActivations puts them
       // only on convolutions without a clamp, so clamping again changes nothing).
       apply_activation_f32(activation(), y, y, ctx.output(0).numel(), ctx.threads());
@@ -161,6 +186,8 @@ class ConvNhwc final : public Kernel {
 
  private:
   OutputActivation activation() const { return {range_.min, range_.max, function_}; }
+  // The convolution runs on one of the own kernels (which apply the activation and a residual as they store).
+  bool own_kernel() const { return use_winograd_ || use_depthwise_ || igemm_; }
 
   static OutputActivation::Function function_of(const Node& node) {
     const std::string f = node.attr_string("fused_function", "");
@@ -300,6 +327,8 @@ class ConvNhwc final : public Kernel {
   std::unique_ptr<ConvIgemmF32> igemm_;
   std::unique_ptr<ConvWinogradF32> winograd_;
   bool use_winograd_ = false;
+  std::unique_ptr<ConvDepthwiseF32> depthwise_;
+  bool use_depthwise_ = false;
   std::vector<int64_t> pads_;
   size_t batch_ = 0, height_ = 0, width_ = 0;
   bool empty_ = false;
