@@ -74,35 +74,77 @@ EDGERUN_AVX2_INLINE void add_row(__m256 (&acc)[P], const float* in, int64_t in_p
   }
 }
 
+// acc[j] += one kernel row of pixel j: in[j * stride + kw * in_pixel] * w[kw * 8] over the kernel
+// columns read. KW, S: kernel width and stride, or 0 for r.kernel_cols and r.stride.
+template <int P, int KW, int S, bool Tail>
+EDGERUN_AVX2_INLINE void add_kernel_row(__m256 (&acc)[P], const Run& r, const float* in, const float* w,
+                                        __m256i mask) {
+  if constexpr (KW > 0) {
+    __m256 wk[KW];
+    for (int kw = 0; kw < KW; ++kw) wk[kw] = _mm256_loadu_ps(w + kw * kGroup);
+    add_row<P, KW, S, Tail>(acc, in, r.in_pixel, wk, mask);
+  } else {
+    const int64_t step = r.stride * r.in_pixel;
+    for (int64_t kw = 0; kw < r.kernel_cols; ++kw) {
+      const __m256 wk = _mm256_loadu_ps(w + kw * kGroup);
+      const float* p = in + kw * r.in_pixel;
+      for (int j = 0; j < P; ++j) acc[j] = _mm256_fmadd_ps(load<Tail>(p + j * step, mask), wk, acc[j]);
+    }
+  }
+}
+
+// out = act(sum + res) for P pixels, 8 channels.
+template <int P, bool Tail>
+EDGERUN_AVX2_INLINE void store(const Run& r, const __m256 (&sum)[P], const float* res, float* out,
+                               const OutputActivation& act, __m256i mask) {
+  for (int j = 0; j < P; ++j) {
+    __m256 v = sum[j];
+    if (res) v = _mm256_add_ps(v, load<Tail>(res + j * r.out_pixel, mask));
+    v = apply_activation(act, v);
+    if (Tail) _mm256_maskstore_ps(out + j * r.out_pixel, mask, v);
+    else _mm256_storeu_ps(out + j * r.out_pixel, v);
+  }
+}
+
 // P pixels x 8 channels: out[j] = act(bias + sum over the kernel rows and columns read of
 // in[j * stride + kh * in_row + kw * in_pixel] * w[kh * w_row + kw * 8] + res[j]).
-// KW, S: kernel width and stride, or 0 for r.kernel_cols and r.stride.
 template <int P, int KW, int S, bool Tail>
 EDGERUN_AVX2_INLINE void tile(const Run& r, const float* in, const float* w, const float* bias, const float* res,
                               float* out, const OutputActivation& act, __m256i mask) {
   __m256 acc[P];
   const __m256 b = _mm256_loadu_ps(bias);
   for (int j = 0; j < P; ++j) acc[j] = b;
-  for (int64_t kh = 0; kh < r.kernel_rows; ++kh, in += r.in_row, w += r.w_row) {
-    if constexpr (KW > 0) {
-      __m256 wk[KW];
-      for (int kw = 0; kw < KW; ++kw) wk[kw] = _mm256_loadu_ps(w + kw * kGroup);
-      add_row<P, KW, S, Tail>(acc, in, r.in_pixel, wk, mask);
-    } else {
-      const int64_t step = r.stride * r.in_pixel;
-      for (int64_t kw = 0; kw < r.kernel_cols; ++kw) {
-        const __m256 wk = _mm256_loadu_ps(w + kw * kGroup);
-        const float* p = in + kw * r.in_pixel;
-        for (int j = 0; j < P; ++j) acc[j] = _mm256_fmadd_ps(load<Tail>(p + j * step, mask), wk, acc[j]);
-      }
+  int64_t kh = 0;
+  if constexpr (P <= 4) {
+    // Few pixels are few chains of dependent multiply-adds: even and odd kernel rows go to separate
+    // sums, so that twice as many are in flight.
+    __m256 odd[P];
+    for (int j = 0; j < P; ++j) odd[j] = _mm256_setzero_ps();
+    for (; kh + 1 < r.kernel_rows; kh += 2, in += 2 * r.in_row, w += 2 * r.w_row) {
+      add_kernel_row<P, KW, S, Tail>(acc, r, in, w, mask);
+      add_kernel_row<P, KW, S, Tail>(odd, r, in + r.in_row, w + r.w_row, mask);
     }
+    for (int j = 0; j < P; ++j) acc[j] = _mm256_add_ps(acc[j], odd[j]);
   }
-  for (int j = 0; j < P; ++j) {
-    __m256 v = acc[j];
-    if (res) v = _mm256_add_ps(v, load<Tail>(res + j * r.out_pixel, mask));
-    v = apply_activation(act, v);
-    if (Tail) _mm256_maskstore_ps(out + j * r.out_pixel, mask, v);
-    else _mm256_storeu_ps(out + j * r.out_pixel, v);
+  for (; kh < r.kernel_rows; ++kh, in += r.in_row, w += r.w_row) add_kernel_row<P, KW, S, Tail>(acc, r, in, w, mask);
+  store<P, Tail>(r, acc, res, out, act, mask);
+}
+
+// One pixel x G whole channel groups (the edge columns): G independent chains of multiply-adds.
+template <int G>
+EDGERUN_AVX2_INLINE void pixel_groups(const Run& r, const float* in, const float* w, const float* bias,
+                                      const float* res, float* out, const OutputActivation& act) {
+  __m256 acc[G];
+  for (int g = 0; g < G; ++g) acc[g] = _mm256_loadu_ps(bias + g * kGroup);
+  for (int64_t kh = 0; kh < r.kernel_rows; ++kh, in += r.in_row, w += r.w_row)
+    for (int64_t kw = 0; kw < r.kernel_cols; ++kw)
+      for (int g = 0; g < G; ++g)
+        acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(in + kw * r.in_pixel + g * kGroup),
+                                 _mm256_loadu_ps(w + kw * kGroup + g * r.w_group), acc[g]);
+  for (int g = 0; g < G; ++g) {
+    __m256 v = acc[g];
+    if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + g * kGroup));
+    _mm256_storeu_ps(out + g * kGroup, apply_activation(act, v));
   }
 }
 
@@ -113,7 +155,14 @@ EDGERUN_AVX2_INLINE void step(const Run& r, int64_t first, const OutputActivatio
   const float* res = r.res ? r.res + first * r.out_pixel : nullptr;
   float* out = r.out + first * r.out_pixel;
   const int64_t last = r.groups - 1;
-  for (int64_t g = 0; g < last; ++g)
+  int64_t g = 0;
+  if constexpr (P == 1 && KW == 0) {
+    constexpr int kGroups = 4;
+    for (; g + kGroups <= last; g += kGroups)
+      pixel_groups<kGroups>(r, in + g * kGroup, r.w + g * r.w_group, r.bias + g * kGroup,
+                            res ? res + g * kGroup : nullptr, out + g * kGroup, act);
+  }
+  for (; g < last; ++g)
     tile<P, KW, S, false>(r, in + g * kGroup, r.w + g * r.w_group, r.bias + g * kGroup,
                           res ? res + g * kGroup : nullptr, out + g * kGroup, act, mask);
   const float* last_res = res ? res + last * kGroup : nullptr;
