@@ -23,9 +23,11 @@ enum Variant { kAny = 0, kK3S1, kK3S2, kK5S1, kK5S2 };
 
 // Output pixels of one row, channel groups [0, groups) from each pointer.
 struct Run {
-  const float* in;   // input at the first kernel row and column read for the first pixel
-  int64_t in_pixel;  // input floats from one column to the next (all channels)
-  int64_t in_row;    // input floats from one row to the next
+  const float* in;    // input at the first kernel row read, column 0
+  int64_t first_col;  // input column the first pixel's kernel starts at (negative in the left padding)
+  int64_t in_cols;    // input columns (width)
+  int64_t in_pixel;   // input floats from one column to the next (all channels)
+  int64_t in_row;     // input floats from one row to the next
   const float* w;    // packed weights at the first kernel row and column read
   int64_t w_group;   // packed floats per channel group (taps x 8)
   int64_t w_row;     // packed floats per kernel row (kernel_w x 8)
@@ -64,53 +66,88 @@ EDGERUN_AVX2_INLINE void add_column(__m256 (&acc)[P], __m256 v, const __m256 (&w
   }
 }
 
-// One kernel row for P pixels: each of the (P - 1) * S + KW input columns is loaded once.
-template <int P, int KW, int S, bool Tail, int I = 0>
+// One kernel row for P pixels: each of the (P - 1) * S + KW input columns is loaded once, from `in` on.
+// With Edge only columns [lo, hi) are inside the image (`in` is column lo); the others are padding and
+// add nothing.
+template <int P, int KW, int S, bool Tail, bool Edge, int I = 0>
 EDGERUN_AVX2_INLINE void add_row(__m256 (&acc)[P], const float* in, int64_t in_pixel, const __m256 (&w)[KW],
-                                 __m256i mask) {
+                                 __m256i mask, int lo, int hi) {
   if constexpr (I < (P - 1) * S + KW) {
-    add_column<P, KW, S, I>(acc, load<Tail>(in + I * in_pixel, mask), w);
-    add_row<P, KW, S, Tail, I + 1>(acc, in, in_pixel, w, mask);
+    if (!Edge) add_column<P, KW, S, I>(acc, load<Tail>(in + I * in_pixel, mask), w);
+    else if (I >= lo && I < hi) add_column<P, KW, S, I>(acc, load<Tail>(in + (I - lo) * in_pixel, mask), w);
+    add_row<P, KW, S, Tail, Edge, I + 1>(acc, in, in_pixel, w, mask, lo, hi);
   }
 }
 
 // acc[j] += one kernel row of pixel j: in[j * stride + kw * in_pixel] * w[kw * 8] over the kernel
 // columns read. KW, S: kernel width and stride, or 0 for r.kernel_cols and r.stride.
-template <int P, int KW, int S, bool Tail>
+template <int P, int KW, int S, bool Tail, bool Edge>
 EDGERUN_AVX2_INLINE void add_kernel_row(__m256 (&acc)[P], const Run& r, const float* in, const float* w,
-                                        __m256i mask) {
+                                        __m256i mask, int lo, int hi) {
   if constexpr (KW > 0) {
     __m256 wk[KW];
     for (int kw = 0; kw < KW; ++kw) wk[kw] = _mm256_loadu_ps(w + kw * kGroup);
-    add_row<P, KW, S, Tail>(acc, in, r.in_pixel, wk, mask);
+    add_row<P, KW, S, Tail, Edge>(acc, in, r.in_pixel, wk, mask, lo, hi);
   } else {
-    const int64_t step = r.stride * r.in_pixel;
+    const int64_t in_pixel = r.in_pixel, step = r.stride * in_pixel;
     for (int64_t kw = 0; kw < r.kernel_cols; ++kw) {
       const __m256 wk = _mm256_loadu_ps(w + kw * kGroup);
-      const float* p = in + kw * r.in_pixel;
+      const float* p = in + kw * in_pixel;
       for (int j = 0; j < P; ++j) acc[j] = _mm256_fmadd_ps(load<Tail>(p + j * step, mask), wk, acc[j]);
     }
   }
 }
 
-// out = act(sum + res) for P pixels, 8 channels.
+template <OutputActivation::Function F, bool Tail>
+EDGERUN_AVX2_INLINE void finish_pixels(const __m256* sums, int count, const float* res, float* out,
+                                       int64_t out_pixel, const OutputActivation& act, __m256i mask) {
+  const __m256 lo = _mm256_set1_ps(act.min), hi = _mm256_set1_ps(act.max);
+  for (int j = 0; j < count; ++j, out += out_pixel) {
+    __m256 v = sums[j];
+    if (res) v = _mm256_add_ps(v, load<Tail>(res + j * out_pixel, mask));
+    if (F == OutputActivation::Function::kSilu) v = silu_avx2(v);
+    if (F == OutputActivation::Function::kHardSwish) v = hard_swish_avx2(v);
+    v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+    if (Tail) _mm256_maskstore_ps(out, mask, v);
+    else _mm256_storeu_ps(out, v);
+  }
+}
+
+// out[j] = act(sums[j] + res[j]) for j < count pixels (out_pixel floats apart), the first `lanes` channels,
+// for SiLU and HardSwish: out of line, since their code is long and their arithmetic outweighs a call.
+__attribute__((target("avx2,fma"), noinline)) void finish_function(const __m256* sums, int count, const float* res,
+                                                                   float* out, int64_t out_pixel,
+                                                                   const OutputActivation& act, int64_t lanes) {
+  using F = OutputActivation::Function;
+  const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kLaneMask + kGroup - lanes));
+  const bool tail = lanes < kGroup;
+  if (act.function == F::kSilu) {
+    if (tail) finish_pixels<F::kSilu, true>(sums, count, res, out, out_pixel, act, mask);
+    else finish_pixels<F::kSilu, false>(sums, count, res, out, out_pixel, act, mask);
+  } else {
+    if (tail) finish_pixels<F::kHardSwish, true>(sums, count, res, out, out_pixel, act, mask);
+    else finish_pixels<F::kHardSwish, false>(sums, count, res, out, out_pixel, act, mask);
+  }
+}
+
+// out[j] = act(sums[j] + res[j]) for the P pixels of a tile; a clamp alone inline.
 template <int P, bool Tail>
-EDGERUN_AVX2_INLINE void store(const Run& r, const __m256 (&sum)[P], const float* res, float* out,
-                               const OutputActivation& act, __m256i mask) {
-  for (int j = 0; j < P; ++j) {
-    __m256 v = sum[j];
-    if (res) v = _mm256_add_ps(v, load<Tail>(res + j * r.out_pixel, mask));
-    v = apply_activation(act, v);
-    if (Tail) _mm256_maskstore_ps(out + j * r.out_pixel, mask, v);
-    else _mm256_storeu_ps(out + j * r.out_pixel, v);
+EDGERUN_AVX2_INLINE void finish(const __m256 (&sums)[P], const float* res, float* out, int64_t out_pixel,
+                                const OutputActivation& act, __m256i mask, int64_t lanes) {
+  if (act.function == OutputActivation::Function::kNone) {
+    finish_pixels<OutputActivation::Function::kNone, Tail>(sums, P, res, out, out_pixel, act, mask);
+  } else {
+    __m256 copy[P];  // the call takes an address: of a copy, so that the sums themselves stay in registers
+    for (int j = 0; j < P; ++j) copy[j] = sums[j];
+    finish_function(copy, P, res, out, out_pixel, act, lanes);
   }
 }
 
 // P pixels x 8 channels: out[j] = act(bias + sum over the kernel rows and columns read of
 // in[j * stride + kh * in_row + kw * in_pixel] * w[kh * w_row + kw * 8] + res[j]).
-template <int P, int KW, int S, bool Tail>
+template <int P, int KW, int S, bool Tail, bool Edge>
 EDGERUN_AVX2_INLINE void tile(const Run& r, const float* in, const float* w, const float* bias, const float* res,
-                              float* out, const OutputActivation& act, __m256i mask) {
+                              float* out, const OutputActivation& act, __m256i mask, int lo, int hi) {
   __m256 acc[P];
   const __m256 b = _mm256_loadu_ps(bias);
   for (int j = 0; j < P; ++j) acc[j] = b;
@@ -121,16 +158,18 @@ EDGERUN_AVX2_INLINE void tile(const Run& r, const float* in, const float* w, con
     __m256 odd[P];
     for (int j = 0; j < P; ++j) odd[j] = _mm256_setzero_ps();
     for (; kh + 1 < r.kernel_rows; kh += 2, in += 2 * r.in_row, w += 2 * r.w_row) {
-      add_kernel_row<P, KW, S, Tail>(acc, r, in, w, mask);
-      add_kernel_row<P, KW, S, Tail>(odd, r, in + r.in_row, w + r.w_row, mask);
+      add_kernel_row<P, KW, S, Tail, Edge>(acc, r, in, w, mask, lo, hi);
+      add_kernel_row<P, KW, S, Tail, Edge>(odd, r, in + r.in_row, w + r.w_row, mask, lo, hi);
     }
     for (int j = 0; j < P; ++j) acc[j] = _mm256_add_ps(acc[j], odd[j]);
   }
-  for (; kh < r.kernel_rows; ++kh, in += r.in_row, w += r.w_row) add_kernel_row<P, KW, S, Tail>(acc, r, in, w, mask);
-  store<P, Tail>(r, acc, res, out, act, mask);
+  for (; kh < r.kernel_rows; ++kh, in += r.in_row, w += r.w_row)
+    add_kernel_row<P, KW, S, Tail, Edge>(acc, r, in, w, mask, lo, hi);
+  finish<P, Tail>(acc, res, out, r.out_pixel, act, mask, Tail ? r.tail : kGroup);
 }
 
-// One pixel x G whole channel groups (the edge columns): G independent chains of multiply-adds.
+// One pixel x G whole channel groups (the edge columns of the kAny kernel): G independent chains of
+// multiply-adds.
 template <int G>
 EDGERUN_AVX2_INLINE void pixel_groups(const Run& r, const float* in, const float* w, const float* bias,
                                       const float* res, float* out, const OutputActivation& act) {
@@ -141,17 +180,15 @@ EDGERUN_AVX2_INLINE void pixel_groups(const Run& r, const float* in, const float
       for (int g = 0; g < G; ++g)
         acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(in + kw * r.in_pixel + g * kGroup),
                                  _mm256_loadu_ps(w + kw * kGroup + g * r.w_group), acc[g]);
-  for (int g = 0; g < G; ++g) {
-    __m256 v = acc[g];
-    if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + g * kGroup));
-    _mm256_storeu_ps(out + g * kGroup, apply_activation(act, v));
-  }
+  // Channel groups are 8 floats apart: G groups of one pixel are G "pixels" 8 floats apart.
+  finish<G, false>(acc, res, out, kGroup, act, _mm256_setzero_si256(), kGroup);
 }
 
-// P pixels from pixel `first`, every channel group (the input of the step stays in L1 for all of them).
-template <int P, int KW, int S>
-EDGERUN_AVX2_INLINE void step(const Run& r, int64_t first, const OutputActivation& act, __m256i mask) {
-  const float* in = r.in + first * (S > 0 ? S : r.stride) * r.in_pixel;
+// P pixels from `in` (the first input column read), every channel group (the input of the step stays in
+// L1 for all of them).
+template <int P, int KW, int S, bool Edge>
+EDGERUN_AVX2_INLINE void step_groups(const Run& r, const float* in, int64_t first, const OutputActivation& act,
+                                     __m256i mask, int lo, int hi) {
   const float* res = r.res ? r.res + first * r.out_pixel : nullptr;
   float* out = r.out + first * r.out_pixel;
   const int64_t last = r.groups - 1;
@@ -163,20 +200,37 @@ EDGERUN_AVX2_INLINE void step(const Run& r, int64_t first, const OutputActivatio
                             res ? res + g * kGroup : nullptr, out + g * kGroup, act);
   }
   for (; g < last; ++g)
-    tile<P, KW, S, false>(r, in + g * kGroup, r.w + g * r.w_group, r.bias + g * kGroup,
-                          res ? res + g * kGroup : nullptr, out + g * kGroup, act, mask);
+    tile<P, KW, S, false, Edge>(r, in + g * kGroup, r.w + g * r.w_group, r.bias + g * kGroup,
+                                res ? res + g * kGroup : nullptr, out + g * kGroup, act, mask, lo, hi);
   const float* last_res = res ? res + last * kGroup : nullptr;
   if (r.tail == kGroup)
-    tile<P, KW, S, false>(r, in + last * kGroup, r.w + last * r.w_group, r.bias + last * kGroup, last_res,
-                          out + last * kGroup, act, mask);
+    tile<P, KW, S, false, Edge>(r, in + last * kGroup, r.w + last * r.w_group, r.bias + last * kGroup, last_res,
+                                out + last * kGroup, act, mask, lo, hi);
   else
-    tile<P, KW, S, true>(r, in + last * kGroup, r.w + last * r.w_group, r.bias + last * kGroup, last_res,
-                         out + last * kGroup, act, mask);
+    tile<P, KW, S, true, Edge>(r, in + last * kGroup, r.w + last * r.w_group, r.bias + last * kGroup, last_res,
+                               out + last * kGroup, act, mask, lo, hi);
+}
+
+// P pixels from pixel `first`. For the compiled widths, a step that reaches into the left or right
+// padding reads only its input columns inside the image.
+template <int P, int KW, int S>
+EDGERUN_AVX2_INLINE void step(const Run& r, int64_t first, const OutputActivation& act, __m256i mask) {
+  const int64_t column = r.first_col + first * (S > 0 ? S : r.stride);  // input column of the first pixel
+  if constexpr (KW > 0) {
+    constexpr int kColumns = (P - 1) * S + KW;
+    const int lo = static_cast<int>(std::clamp<int64_t>(-column, 0, kColumns));
+    const int hi = static_cast<int>(std::clamp<int64_t>(r.in_cols - column, lo, kColumns));
+    if (lo > 0 || hi < kColumns) {
+      const float* in = lo < hi ? r.in + (column + lo) * r.in_pixel : r.in;  // nothing read when empty
+      step_groups<P, KW, S, true>(r, in, first, act, mask, lo, hi);
+      return;
+    }
+  }
+  step_groups<P, KW, S, false>(r, r.in + column * r.in_pixel, first, act, mask, 0, 0);
 }
 
 template <int KW, int S>
-__attribute__((target("avx2,fma"))) void run_pixels(const Run& r, const OutputActivation& activation) {
-  const OutputActivation act = activation;  // a local copy: stores to the output cannot change it
+__attribute__((target("avx2,fma"))) void run_pixels(const Run& r, const OutputActivation& act) {
   const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kLaneMask + kGroup - r.tail));
   int64_t j = 0;
   for (; j + kPixels <= r.pixels; j += kPixels) step<kPixels, KW, S>(r, j, act, mask);
@@ -276,10 +330,10 @@ void ConvDepthwiseF32::run_row(const float* x, float* y, const float* residual, 
   const int64_t kh_begin = row_kh_begin_[oh], rows = row_kh_end_[oh] - kh_begin;
   const int64_t ih = rows > 0 ? oh * g.stride_h - g.pad_top + kh_begin : 0;
   const int64_t first = group_begin * kGroup;  // first channel
-  const float* in_row = x + (n * g.in_h + ih) * g.in_w * c + first;
   const int64_t out_row = row * g.out_w * c + first;
-  const int64_t last_tail = c - (groups_ - 1) * kGroup;
   Run r;
+  r.in = x + (n * g.in_h + ih) * g.in_w * c + first;
+  r.in_cols = g.in_w;
   r.in_pixel = c;
   r.in_row = g.in_w * c;
   r.w_group = kernel_h_ * kernel_w_ * kGroup;
@@ -288,7 +342,7 @@ void ConvDepthwiseF32::run_row(const float* x, float* y, const float* residual, 
   r.bias = bias_.data() + first;
   r.out_pixel = c;
   r.groups = group_end - group_begin;
-  r.tail = group_end == groups_ ? last_tail : kGroup;
+  r.tail = group_end == groups_ ? c - (groups_ - 1) * kGroup : kGroup;
   r.kernel_rows = rows;
   r.kernel_cols = kernel_w_;
   r.stride = g.stride_w;
@@ -296,8 +350,15 @@ void ConvDepthwiseF32::run_row(const float* x, float* y, const float* residual, 
     r.res = residual ? residual + out_row + ow * c : nullptr;
     r.out = y + out_row + ow * c;
   };
+  if (variant_ != kAny) {  // the whole row: its steps skip the columns in the padding
+    r.first_col = -g.pad_left;
+    r.pixels = g.out_w;
+    at_column(0);
+    run_pixels(variant_, r, activation);
+    return;
+  }
   if (inner_end_ > inner_begin_) {
-    r.in = in_row + (inner_begin_ * g.stride_w - g.pad_left) * c;
+    r.first_col = inner_begin_ * g.stride_w - g.pad_left;
     r.pixels = inner_end_ - inner_begin_;
     at_column(inner_begin_);
     run_pixels(variant_, r, activation);
@@ -305,7 +366,7 @@ void ConvDepthwiseF32::run_row(const float* x, float* y, const float* residual, 
   // Edge columns one at a time, reading only the kernel columns inside the image.
   for (const EdgeColumn& e : edge_columns_) {
     Run p = r;
-    p.in = in_row + e.in_col * c;
+    p.first_col = e.in_col;
     p.w = r.w + e.kw_begin * kGroup;
     p.kernel_cols = e.kw_end - e.kw_begin;
     p.pixels = 1;

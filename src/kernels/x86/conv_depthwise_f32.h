@@ -1,12 +1,13 @@
 // Float32 NHWC depthwise convolution (one filter per channel: group == channels == out_channels) with an
 // AVX2/FMA kernel. The channels of a pixel are contiguous in NHWC, so a step is 8 channels (one ymm) of
-// up to 8 neighbouring output pixels of a row. For 3- and 5-wide kernels at stride 1 or 2 the step loads
+// up to 8 neighbouring output pixels of a row. For 3- and 5-wide kernels at stride 1 and 2 the step loads
 // each input column once per kernel row and adds it to every output pixel that reads it, with the
-// kernel row's weights held in registers. Kernel rows and columns that fall in the padding are skipped:
-// the output columns near the left and right edges are computed one at a time, the rows near the top and
-// bottom read fewer kernel rows. Bias, a residual and the activation (clamp, SiLU,
-// HardSwish) are applied in registers as the sums are stored, where XNNPACK's depthwise kernel needs a
-// second pass for SiLU. Weights are packed once as [8-channel group][tap][8], zero past the last channel.
+// kernel row's weights held in registers; steps at the left and right edges skip the columns in the
+// padding, and rows near the top and bottom read fewer kernel rows. Other widths and strides take a
+// generic step, with the edge columns computed one at a time. Bias, a residual and the activation
+// (clamp, SiLU, HardSwish) are applied in registers as the sums are stored, where XNNPACK's depthwise
+// kernel needs a second pass for SiLU. Weights are packed once as [8-channel group][tap][8], zero past
+// the last channel.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -50,8 +51,8 @@ class ConvDepthwiseF32 {
   void run_row(const float* x, float* y, const float* residual, const OutputActivation& activation, int64_t row,
                int64_t group_begin, int64_t group_end) const;
 
-  // An output column near the left or right edge: the first input column read and the kernel columns
-  // inside the image.
+  // An output column near the left or right edge (the generic kernel): the first input column read and
+  // the kernel columns inside the image.
   struct EdgeColumn {
     int64_t out_col, in_col, kw_begin, kw_end;
   };
@@ -62,7 +63,7 @@ class ConvDepthwiseF32 {
   OutputActivation activation_;
   ConvNhwcGeometry geometry_;
   int variant_ = 0;  // which compiled kernel (kernel width and stride) runs this geometry
-  // Output columns [inner_begin_, inner_end_) read only columns inside the image.
+  // Output columns [inner_begin_, inner_end_) read only columns inside the image (the generic kernel).
   int64_t inner_begin_ = 0, inner_end_ = 0;
   std::vector<EdgeColumn> edge_columns_;  // the others
   // Per output row (of one image): the range of kernel rows inside the image.
