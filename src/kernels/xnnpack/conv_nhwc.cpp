@@ -4,7 +4,8 @@
 // Ungrouped convolutions run on the AVX2/FMA indirect GEMM where the CPU has it (several times faster
 // than this XNNPACK build here), and depthwise ones (group == channels == out channels, no dilation) on
 // the AVX2/FMA depthwise kernel, which also applies SiLU and HardSwish as it stores where XNNPACK needs a
-// second pass; other grouped ones, dilated depthwise ones and other CPUs go through XNNPACK.
+// second pass, except the 3x3 stride-2 ones XNNPACK runs faster (ConvDepthwiseF32::preferred); other
+// grouped ones, dilated depthwise ones and other CPUs go through XNNPACK.
 // That GEMM runs at the FMA peak, so 3x3 stride-1 ones go further with Winograd (fewer multiplies)
 // wherever enough tiles share its larger transformed weights (ConvWinogradF32::choose_tile: at 7x7
 // 512->512, as at the end of ResNets, the direct kernel stays faster).
@@ -38,10 +39,11 @@ int winograd_tile(int64_t channels, int64_t out_channels, int64_t batch, int64_t
   return ConvWinogradF32::choose_tile(channels, out_channels, batch, out_h, out_w);
 }
 
-// EDGERUN_CONV_DEPTHWISE=0 sends depthwise convolutions to XNNPACK (for A/B timing).
-bool depthwise_enabled() {
+// EDGERUN_CONV_DEPTHWISE=0 sends depthwise convolutions to XNNPACK, 1 to the own kernel wherever it
+// applies (for A/B timing and tests); unset, each goes where it runs faster (ConvDepthwiseF32::preferred).
+int depthwise_override() {
   const char* s = std::getenv("EDGERUN_CONV_DEPTHWISE");
-  return !(s && *s && std::atoi(s) == 0);
+  return s && *s ? std::atoi(s) : -1;
 }
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -84,9 +86,11 @@ class ConvNhwc final : public Kernel {
     auto value = [&ctx](size_t i) -> const float* {  // read only when packing
       return ctx.has_input(i) ? ctx.require_value(i).data<float>() : nullptr;
     };
-    const bool depthwise_shape = group_ == channels && out_channels == channels && w[1] == 1 &&
-                                 w[2] * w[3] <= ConvDepthwiseF32::kMaxTaps && ConvDepthwiseF32::handles(geometry) &&
-                                 ConvDepthwiseF32::supported() && depthwise_enabled();
+    const int depthwise_forced = depthwise_override();
+    const bool depthwise_shape =
+        group_ == channels && out_channels == channels && w[1] == 1 && w[2] * w[3] <= ConvDepthwiseF32::kMaxTaps &&
+        ConvDepthwiseF32::handles(geometry) && ConvDepthwiseF32::supported() && depthwise_forced != 0 &&
+        (depthwise_forced == 1 || ConvDepthwiseF32::preferred(channels, w[2], w[3], geometry, activation()));
     int tile = winograd_shape ? winograd_tile(channels, out_channels, x[0], g.out[0], g.out[1]) : 0;
     // Once the session has freed the weights (packed_input), new input sizes keep the packed form the
     // first plan chose: both kernels serve any input size.
