@@ -2,7 +2,6 @@
 // their activations, and writes QuantizeLinear/DequantizeLinear pairs around them.
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 #include <set>
 
@@ -202,18 +201,43 @@ Tensor scalar_float(float v) {
   return t;
 }
 
-// W rounded as quantize_constants stores it (symmetric int8, one scale per index of `axis`), in float.
-std::vector<float> fake_quantize_weight(const Tensor& w, int64_t axis) {
-  const int64_t channels = w.dim(axis);
-  int64_t inner = 1;
-  for (size_t d = axis + 1; d < w.rank(); ++d) inner *= w.dim(d);
+// The axis weights are quantized along: per output channel from opset 13 (DequantizeLinear's axis),
+// per tensor (-1) before.
+int64_t stored_weight_axis(const Graph& g, const Candidate& c) { return g.opset_for("") >= 13 ? c.weight_axis : -1; }
+
+// Symmetric int8 weights: one scale per index of `axis` (amax / 127), or one for the whole tensor when
+// axis < 0.
+struct Int8Weights {
+  std::vector<float> scale;
+  std::vector<int8_t> values;
+  int64_t inner = 1, channels = 1;
+  float scale_of(int64_t i) const { return scale[static_cast<size_t>((i / inner) % channels)]; }
+};
+
+Int8Weights quantize_weights(const Tensor& w, int64_t axis) {
+  Int8Weights q;
+  q.channels = axis >= 0 ? w.dim(axis) : 1;
+  q.inner = axis >= 0 ? 1 : w.numel();
+  for (size_t d = axis + 1; axis >= 0 && d < w.rank(); ++d) q.inner *= w.dim(d);
   const float* v = w.data<float>();
-  std::vector<float> amax(static_cast<size_t>(channels), 0.0f), out(static_cast<size_t>(w.numel()));
-  for (int64_t i = 0; i < w.numel(); ++i) amax[(i / inner) % channels] = std::max(amax[(i / inner) % channels], std::fabs(v[i]));
+  std::vector<float> amax(static_cast<size_t>(q.channels), 0.0f);
   for (int64_t i = 0; i < w.numel(); ++i) {
-    const float a = amax[(i / inner) % channels], scale = a > 0 ? a / 127.0f : 1.0f;
-    out[i] = std::clamp(std::nearbyint(v[i] / scale), -127.0f, 127.0f) * scale;
+    float& a = amax[static_cast<size_t>((i / q.inner) % q.channels)];
+    a = std::max(a, std::fabs(v[i]));
   }
+  q.scale.resize(amax.size());
+  for (size_t ch = 0; ch < amax.size(); ++ch) q.scale[ch] = amax[ch] > 0 ? amax[ch] / 127.0f : 1.0f;
+  q.values.resize(static_cast<size_t>(w.numel()));
+  for (int64_t i = 0; i < w.numel(); ++i)
+    q.values[i] = static_cast<int8_t>(std::clamp(std::nearbyint(v[i] / q.scale_of(i)), -127.0f, 127.0f));
+  return q;
+}
+
+// The candidates of `all` that are not in `active`.
+std::set<size_t> left_out(const std::vector<Candidate>& all, const std::vector<Candidate>& active) {
+  std::set<size_t> out;
+  for (const auto& c : all) out.insert(c.node);
+  for (const auto& c : active) out.erase(c.node);
   return out;
 }
 
@@ -222,16 +246,12 @@ class QdqWriter {
   QdqWriter(const Graph& src, const std::map<std::string, QuantParams>& params)
       : src_(src), params_(params), names_(src), out_(src) {
     out_.nodes.clear();
-    per_channel_ = src.opset_for("") >= 13;
   }
 
   // `active` are quantized: their float inputs get QuantizeLinear/DequantizeLinear pairs, so a value
   // is quantized only where an int8 kernel reads it (a layer followed only by float ops keeps a float
   // output instead of paying for a second rounding). `kept_float` (candidates left out) read their
   // inputs unquantized.
-  // Activation -> the output of its DequantizeLinear, after build().
-  const std::map<std::string, std::string>& dequantized() const { return dequantized_; }
-
   Graph build(const std::vector<Candidate>& active, const std::set<size_t>& kept_float) {
     std::map<size_t, const Candidate*> by_node;
     for (const auto& c : active) {
@@ -255,6 +275,9 @@ class QdqWriter {
     remove_unused_initializers(out_);
     return out_;
   }
+
+  // Activation -> the output of its DequantizeLinear, after build().
+  const std::map<std::string, std::string>& dequantized() const { return dequantized_; }
 
  private:
   void emit_qdq(const std::string& t) {
@@ -292,23 +315,14 @@ class QdqWriter {
     if (c.weight < 0) return;
     const std::string w_name = n.inputs[c.weight];
     const Tensor& w = *constant_value(src_, w_name);
-    const int64_t axis = per_channel_ ? c.weight_axis : -1;
-    const int64_t channels = axis >= 0 ? w.dim(axis) : 1;
-    int64_t inner = 1;
-    for (size_t d = axis + 1; axis >= 0 && d < w.rank(); ++d) inner *= w.dim(d);
-    if (axis < 0) inner = w.numel();
-    const auto channel_of = [&](int64_t i) { return axis >= 0 ? (i / inner) % channels : 0; };
-    std::vector<float> amax(channels, 0.0f);
-    const float* wv = w.data<float>();
-    for (int64_t i = 0; i < w.numel(); ++i) amax[channel_of(i)] = std::max(amax[channel_of(i)], std::fabs(wv[i]));
-    Tensor scale(DType::kFloat32, axis >= 0 ? Shape{channels} : Shape{});
-    for (int64_t ch = 0; ch < channels; ++ch) scale.data<float>()[ch] = amax[ch] > 0 ? amax[ch] / 127.0f : 1.0f;
+    const int64_t axis = stored_weight_axis(src_, c);
+    const Int8Weights qw = quantize_weights(w, axis);
+    Tensor scale(DType::kFloat32, axis >= 0 ? Shape{qw.channels} : Shape{});
+    std::copy(qw.scale.begin(), qw.scale.end(), scale.data<float>());
     auto weight_it = weight_dq_.find(w_name);
     if (weight_it == weight_dq_.end()) {
       Tensor q(DType::kInt8, w.shape());
-      for (int64_t i = 0; i < w.numel(); ++i)
-        q.data<int8_t>()[i] = static_cast<int8_t>(
-            std::clamp(std::nearbyint(wv[i] / scale.data<float>()[channel_of(i)]), -127.0f, 127.0f));
+      std::copy(qw.values.begin(), qw.values.end(), q.data<int8_t>());
       Tensor zp(DType::kInt8, scale.shape());
       std::fill_n(zp.data<int8_t>(), zp.numel(), int8_t{0});
       const std::string qn = names_.make(w_name + "_quantized"), sn = names_.make(w_name + "_scale");
@@ -352,7 +366,6 @@ class QdqWriter {
   const std::map<std::string, QuantParams>& params_;
   UniqueNames names_;
   Graph out_;
-  bool per_channel_ = true;
   std::set<std::string> quantized_;
   std::map<std::string, std::string> dequantized_;  // activation -> its DequantizeLinear output
   std::map<std::string, std::string> weight_dq_;    // weight -> its DequantizeLinear output
@@ -387,6 +400,14 @@ std::vector<int64_t> row_argmax(const Tensor& t) {
   return out;
 }
 
+// Rows of two [.., classes] outputs whose largest value sits in the same place, and the row count.
+std::pair<int64_t, int64_t> matching_rows(const Tensor& a, const Tensor& b) {
+  const auto fa = row_argmax(a), qa = row_argmax(b);
+  int64_t agree = 0;
+  for (size_t r = 0; r < fa.size() && r < qa.size(); ++r) agree += fa[r] == qa[r];
+  return {agree, static_cast<int64_t>(fa.size())};
+}
+
 // Runs float and quantized graphs side by side; compares final outputs and every layer's output.
 // A layer answers for the noise between its float inputs and its output: the rounding of its inputs
 // to int8 and its int8 weights. Noise is compared as noise-to-signal power ratios, which add up
@@ -413,9 +434,9 @@ Evaluation evaluate(const Graph& float_graph, const Graph& qdq_graph, const std:
   for (const auto& s : samples) {
     const auto fo = fs.run(s), qo = qs.run(s);
     cos_sum += cosine_similarity(fo[0], qo[0]);
-    const auto fa = row_argmax(fo[0]), qa = row_argmax(qo[0]);
-    for (size_t r = 0; r < fa.size() && r < qa.size(); ++r) agree += fa[r] == qa[r];
-    rows += static_cast<int64_t>(fa.size());
+    const auto [matching, count] = matching_rows(fo[0], qo[0]);
+    agree += matching;
+    rows += count;
     for (size_t w = 0; w < watched.size(); ++w) {
       const std::string& name = watched[w];
       const Tensor& a = fo[output_index(fp, name)];
@@ -476,87 +497,83 @@ void add_channel_sums(const Tensor& t, std::vector<double>& sums, int64_t& count
 void correct_biases(Graph& g, const std::map<std::string, QuantParams>& params, const std::vector<std::string>& exclude,
                     const std::vector<Sample>& samples, const QuantizeOptions& opt) {
   UniqueNames names(g);
-  {
-    const auto all = find_candidates(g);
-    const auto active = usable(g, all, params, exclude);
-    std::set<size_t> kept_float;
-    for (const auto& c : all) kept_float.insert(c.node);
-    for (const auto& c : active) kept_float.erase(c.node);
-    QdqWriter writer(g, params);
-    const Graph qdq = writer.build(active, kept_float);
-    std::vector<const Candidate*> layers;
-    std::vector<std::string> watched;
-    std::map<std::string, size_t> slot;
-    auto watch = [&](const std::string& name) {
-      if (slot.emplace(name, watched.size()).second) watched.push_back(name);
-    };
-    for (const auto& c : active) {
-      const Node& n = g.nodes[c.node];
-      if (c.weight < 0 || (n.op_type != "Conv" && n.op_type != "Gemm")) continue;
-      if (!writer.dequantized().count(c.activations[0])) continue;
-      layers.push_back(&c);
-      watch(c.activations[0]);
-      watch(writer.dequantized().at(c.activations[0]));
-    }
-    if (layers.empty()) return;
-    const Graph qp = with_outputs(qdq, watched);
-    Session qs(model_from_graph(qp), SessionOptions{opt.num_threads, true, false});
-    std::vector<std::vector<double>> sums(watched.size());
-    std::vector<int64_t> counts(watched.size(), 0);
-    for (const auto& s : samples) {
-      const auto qo = qs.run(s);
-      for (size_t w = 0; w < watched.size(); ++w) add_channel_sums(qo[output_index(qp, watched[w])], sums[w], counts[w]);
-    }
-    std::map<std::string, int> uses;
-    for (const auto& node : g.nodes)
-      for (const auto& i : node.inputs) ++uses[i];
-    int corrected = 0;
-    for (const Candidate* c : layers) {
-      Node& n = g.nodes[c->node];
-      const size_t xi = slot.at(c->activations[0]), qi = slot.at(writer.dequantized().at(c->activations[0]));
-      if (counts[xi] == 0 || counts[qi] == 0) continue;
-      const Tensor& w = *constant_value(g, n.inputs[c->weight]);
-      const std::vector<float> wq = fake_quantize_weight(w, c->weight_axis);
-      const bool conv = n.op_type == "Conv";
-      const int64_t out = conv ? w.dim(0) : w.dim(c->weight_axis);
-      const int64_t in = static_cast<int64_t>(sums[xi].size());
-      std::vector<double> shift(static_cast<size_t>(out), 0.0);
-      if (conv) {
-        const int64_t group_in = w.dim(1), taps = w.numel() / (w.dim(0) * w.dim(1));
-        const int64_t per_group = out / std::max<int64_t>(in / group_in, 1);
-        for (int64_t m = 0; m < out; ++m)
-          for (int64_t ci = 0; ci < group_in; ++ci) {
-            const int64_t ch = m / per_group * group_in + ci;
-            if (ch >= in) continue;
-            const double mx = sums[xi][ch] / counts[xi], mq = sums[qi][ch] / counts[qi];
-            for (int64_t t = 0; t < taps; ++t) {
-              const int64_t k = (m * group_in + ci) * taps + t;
-              shift[m] += wq[k] * mq - w.data<float>()[k] * mx;
-            }
-          }
-      } else {
-        const bool trans = c->weight_axis == 0;  // [M, K]
-        for (int64_t m = 0; m < out; ++m)
-          for (int64_t k = 0; k < in; ++k) {
-            const int64_t idx = trans ? m * in + k : k * out + m;
-            shift[m] += wq[idx] * (sums[qi][k] / counts[qi]) - w.data<float>()[idx] * (sums[xi][k] / counts[xi]);
-          }
-      }
-      Tensor bias(DType::kFloat32, {out});
-      const Tensor* old = c->bias >= 0 ? constant_value(g, n.inputs[c->bias]) : nullptr;
-      for (int64_t m = 0; m < out; ++m)
-        bias.data<float>()[m] = (old ? old->data<float>()[m] : 0.0f) - static_cast<float>(shift[m]);
-      // The corrected bias replaces the original under its name unless another node reads that too.
-      std::string name = old ? n.inputs[c->bias] : names.make(n.name + "_bias");
-      if (old && uses[name] > 1) name = names.make(name + "_corrected");
-      g.initializers[name] = std::move(bias);
-      if (n.inputs.size() < 3) n.inputs.resize(3);
-      n.inputs[2] = name;
-      ++corrected;
-    }
-    remove_unused_initializers(g);
-    say(opt, "bias correction: " + std::to_string(corrected) + " layers");
+  const auto all = find_candidates(g);
+  const auto active = usable(g, all, params, exclude);
+  QdqWriter writer(g, params);
+  const Graph qdq = writer.build(active, left_out(all, active));
+  std::vector<const Candidate*> layers;
+  std::vector<std::string> watched;
+  std::map<std::string, size_t> slot;
+  auto watch = [&](const std::string& name) {
+    if (slot.emplace(name, watched.size()).second) watched.push_back(name);
+  };
+  for (const auto& c : active) {
+    const Node& n = g.nodes[c.node];
+    if (c.weight < 0 || (n.op_type != "Conv" && n.op_type != "Gemm")) continue;
+    if (!writer.dequantized().count(c.activations[0])) continue;
+    layers.push_back(&c);
+    watch(c.activations[0]);
+    watch(writer.dequantized().at(c.activations[0]));
   }
+  if (layers.empty()) return;
+  const Graph qp = with_outputs(qdq, watched);
+  Session qs(model_from_graph(qp), SessionOptions{opt.num_threads, true, false});
+  std::vector<std::vector<double>> sums(watched.size());
+  std::vector<int64_t> counts(watched.size(), 0);
+  for (const auto& s : samples) {
+    const auto qo = qs.run(s);
+    for (size_t w = 0; w < watched.size(); ++w) add_channel_sums(qo[output_index(qp, watched[w])], sums[w], counts[w]);
+  }
+  std::map<std::string, int> uses;
+  for (const auto& node : g.nodes)
+    for (const auto& i : node.inputs) ++uses[i];
+  int corrected = 0;
+  for (const Candidate* c : layers) {
+    Node& n = g.nodes[c->node];
+    const size_t xi = slot.at(c->activations[0]), qi = slot.at(writer.dequantized().at(c->activations[0]));
+    if (counts[xi] == 0 || counts[qi] == 0) continue;
+    const Tensor& w = *constant_value(g, n.inputs[c->weight]);
+    const Int8Weights qw = quantize_weights(w, stored_weight_axis(g, *c));
+  const auto wq = [&](int64_t i) { return qw.values[static_cast<size_t>(i)] * qw.scale_of(i); };
+    const bool conv = n.op_type == "Conv";
+    const int64_t out = conv ? w.dim(0) : w.dim(c->weight_axis);
+    const int64_t in = static_cast<int64_t>(sums[xi].size());
+    std::vector<double> shift(static_cast<size_t>(out), 0.0);
+    if (conv) {
+      const int64_t group_in = w.dim(1), taps = w.numel() / (w.dim(0) * w.dim(1));
+      const int64_t per_group = out / std::max<int64_t>(in / group_in, 1);
+      for (int64_t m = 0; m < out; ++m)
+        for (int64_t ci = 0; ci < group_in; ++ci) {
+          const int64_t ch = m / per_group * group_in + ci;
+          if (ch >= in) continue;
+          const double mx = sums[xi][ch] / counts[xi], mq = sums[qi][ch] / counts[qi];
+          for (int64_t t = 0; t < taps; ++t) {
+            const int64_t k = (m * group_in + ci) * taps + t;
+            shift[m] += wq(k) * mq - w.data<float>()[k] * mx;
+          }
+        }
+    } else {
+      const bool trans = c->weight_axis == 0;  // [M, K]
+      for (int64_t m = 0; m < out; ++m)
+        for (int64_t k = 0; k < in; ++k) {
+          const int64_t idx = trans ? m * in + k : k * out + m;
+          shift[m] += wq(idx) * (sums[qi][k] / counts[qi]) - w.data<float>()[idx] * (sums[xi][k] / counts[xi]);
+        }
+    }
+    Tensor bias(DType::kFloat32, {out});
+    const Tensor* old = c->bias >= 0 ? constant_value(g, n.inputs[c->bias]) : nullptr;
+    for (int64_t m = 0; m < out; ++m)
+      bias.data<float>()[m] = (old ? old->data<float>()[m] : 0.0f) - static_cast<float>(shift[m]);
+    // The corrected bias replaces the original under its name unless another node reads that too.
+    std::string name = old ? n.inputs[c->bias] : names.make(n.name + "_bias");
+    if (old && uses[name] > 1) name = names.make(name + "_corrected");
+    g.initializers[name] = std::move(bias);
+    if (n.inputs.size() < 3) n.inputs.resize(3);
+    n.inputs[2] = name;
+    ++corrected;
+  }
+  remove_unused_initializers(g);
+  say(opt, "bias correction: " + std::to_string(corrected) + " layers");
 }
 
 // Output 0 of the float graph for each sample.
@@ -576,9 +593,9 @@ std::pair<double, double> judge_outputs(const Graph& qdq, const std::vector<Samp
   for (size_t i = 0; i < n; ++i) {
     const Tensor out = s.run(samples[i])[0];
     cos_sum += cosine_similarity(reference[i], out);
-    const auto fa = row_argmax(reference[i]), qa = row_argmax(out);
-    for (size_t r = 0; r < fa.size() && r < qa.size(); ++r) agree += fa[r] == qa[r];
-    rows += static_cast<int64_t>(fa.size());
+    const auto [matching, count] = matching_rows(reference[i], out);
+    agree += matching;
+    rows += count;
   }
   return {cos_sum / static_cast<double>(std::max<size_t>(n, 1)), rows ? static_cast<double>(agree) / rows : 1.0};
 }
@@ -666,11 +683,8 @@ QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& cal
   std::set<size_t> kept;  // candidates the automatic mode keeps in float32
   auto build = [&](std::vector<Candidate>* active_out) {
     auto active = usable(corrected, all_corrected, params, exclude, kept);
-    std::set<size_t> kept_float;
-    for (const auto& c : all) kept_float.insert(c.node);
-    for (const auto& c : active) kept_float.erase(c.node);
     QdqWriter writer(corrected, params);
-    Graph out = writer.build(active, kept_float);
+    Graph out = writer.build(active, left_out(all, active));
     if (active_out) *active_out = std::move(active);
     return out;
   };
