@@ -24,26 +24,22 @@
 namespace edgerun {
 namespace {
 
-// EDGERUN_CONV_WINOGRAD=0 keeps every convolution on the direct kernels (for A/B timing); 2 or 4 forces
-// that tile size wherever Winograd applies.
-int winograd_override() {
-  const char* s = std::getenv("EDGERUN_CONV_WINOGRAD");
+// The value of an A/B timing switch (an integer environment variable), or -1 when it is unset:
+//  - EDGERUN_CONV_WINOGRAD=0 keeps every convolution on the direct kernels; 2 or 4 forces that tile size
+//    wherever Winograd applies.
+//  - EDGERUN_CONV_DEPTHWISE=0 sends depthwise convolutions to XNNPACK, 1 to the own kernel wherever it
+//    applies; unset, each goes where it runs faster (ConvDepthwiseF32::preferred).
+int kernel_override(const char* name) {
+  const char* s = std::getenv(name);
   return s && *s ? std::atoi(s) : -1;
 }
 
 // Winograd tile size for a 3x3 stride-1 ungrouped convolution, or 0 for the direct kernel.
 int winograd_tile(int64_t channels, int64_t out_channels, int64_t batch, int64_t out_h, int64_t out_w) {
-  const int forced = winograd_override();
+  const int forced = kernel_override("EDGERUN_CONV_WINOGRAD");
   if (forced == 0) return 0;
   if (forced == 2 || forced == 4) return forced;
   return ConvWinogradF32::choose_tile(channels, out_channels, batch, out_h, out_w);
-}
-
-// EDGERUN_CONV_DEPTHWISE=0 sends depthwise convolutions to XNNPACK, 1 to the own kernel wherever it
-// applies (for A/B timing and tests); unset, each goes where it runs faster (ConvDepthwiseF32::preferred).
-int depthwise_override() {
-  const char* s = std::getenv("EDGERUN_CONV_DEPTHWISE");
-  return s && *s ? std::atoi(s) : -1;
 }
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -86,7 +82,7 @@ class ConvNhwc final : public Kernel {
     auto value = [&ctx](size_t i) -> const float* {  // read only when packing
       return ctx.has_input(i) ? ctx.require_value(i).data<float>() : nullptr;
     };
-    const int depthwise_forced = depthwise_override();
+    const int depthwise_forced = kernel_override("EDGERUN_CONV_DEPTHWISE");
     const bool depthwise_shape =
         group_ == channels && out_channels == channels && w[1] == 1 && w[2] * w[3] <= ConvDepthwiseF32::kMaxTaps &&
         ConvDepthwiseF32::handles(geometry) && ConvDepthwiseF32::supported() && depthwise_forced != 0 &&
