@@ -213,8 +213,11 @@ EDGERUN_AVX2_INLINE void step_groups(const Run& r, const float* in, int64_t firs
 
 // P pixels from pixel `first`. For the compiled widths, a step that reaches into the left or right
 // padding reads only its input columns inside the image.
+// Out of line: one function per pixel count keeps each one small enough to compile quickly (inlined
+// into run_pixels they made one function of every variant, slow to build under the sanitizers).
 template <int P, int KW, int S>
-EDGERUN_AVX2_INLINE void step(const Run& r, int64_t first, const OutputActivation& act, __m256i mask) {
+__attribute__((target("avx2,fma"), noinline)) void step(const Run& r, int64_t first, const OutputActivation& act,
+                                                        __m256i mask) {
   const int64_t column = r.first_col + first * (S > 0 ? S : r.stride);  // input column of the first pixel
   if constexpr (KW > 0) {
     constexpr int kColumns = (P - 1) * S + KW;
