@@ -177,7 +177,7 @@ def write_markdown(path, models, meta, threads):
         "# Compression: fp32 vs fp16 vs int8",
         "",
         f"{meta['date']}, {meta['cpu']} ({meta['cpus']} CPUs), edgerun {meta['commit']}, {meta['ort']}. "
-        f"int8 = `edgerun quantize` (QDQ, min-max, {meta['calib']} Fashion-MNIST training images); "
+        f"int8 = `edgerun quantize` (QDQ, least-squared-error ranges, {meta['calib']} Fashion-MNIST training images); "
         f"fp16 = `edgerun convert --fp16`. p50 latency: medians of {meta['rounds']} rounds of alternating fresh "
         f"processes, {meta['iters']} timed runs each. ORT int8 runs the very same QDQ file.",
         "",

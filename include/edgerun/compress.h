@@ -18,12 +18,13 @@ enum class CalibrationMethod {
   kMinMax,      // observed minimum and maximum
   kPercentile,  // clips both tails at `percentile`
   kEntropy,     // threshold minimizing the KL divergence between float and quantized histograms
+  kMse,         // range minimizing the expected squared error (clipping outside, rounding inside)
 };
-// "minmax", "percentile", "entropy"; throws Error(kInvalidArgument) for anything else.
+// "minmax", "percentile", "entropy", "mse"; throws Error(kInvalidArgument) for anything else.
 CalibrationMethod parse_calibration_method(const std::string& name);
 
 struct QuantizeOptions {
-  CalibrationMethod method = CalibrationMethod::kMinMax;
+  CalibrationMethod method = CalibrationMethod::kMse;
   double percentile = 99.99;
   // Subtract from each layer's bias the mean shift its int8 rounding adds to its outputs (measured on
   // the calibration samples, per output channel).

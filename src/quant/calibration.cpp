@@ -91,6 +91,45 @@ float entropy_threshold(const std::vector<double>& abs_hist, float bin_width, in
   return best * bin_width;
 }
 
+void mse_range(const std::vector<double>& hist, float first, float bin_width, float* lo, float* hi) {
+  // Prefix sums of count, sum and sum of squares over bin centres: the clipping error of every
+  // candidate range is then a few differences, not a pass over the histogram.
+  const int bins = static_cast<int>(hist.size());
+  std::vector<double> n(bins + 1, 0.0), s1(bins + 1, 0.0), s2(bins + 1, 0.0);
+  for (int b = 0; b < bins; ++b) {
+    const double c = first + (b + 0.5) * bin_width;
+    n[b + 1] = n[b] + hist[b];
+    s1[b + 1] = s1[b] + hist[b] * c;
+    s2[b + 1] = s2[b] + hist[b] * c * c;
+  }
+  // Sum over bins [b, e) of (c - t)^2.
+  auto squared_distance = [&](int b, int e, double t) {
+    const double cnt = n[e] - n[b], sum = s1[e] - s1[b], sq = s2[e] - s2[b];
+    return sq - 2 * t * sum + t * t * cnt;
+  };
+  // Candidate bounds on bin edges, every `stride` bins; both include 0 as int8_params requires.
+  const int stride = std::max(1, bins / 512);
+  double best = std::numeric_limits<double>::infinity();
+  *lo = first;
+  *hi = first + bins * bin_width;
+  for (int a = 0; a < bins; a += stride) {
+    const double l = std::min(0.0, first + static_cast<double>(a) * bin_width);
+    if (a > 0 && l == 0.0) break;  // bounds above zero are all the same as zero
+    for (int e = bins; e > a; e -= stride) {
+      const double h = std::max(0.0, first + static_cast<double>(e) * bin_width);
+      const double step = (h - l) / 255.0;
+      const double inside = n[e] - n[a];
+      const double err = squared_distance(0, a, l) + squared_distance(e, bins, h) + inside * step * step / 12.0;
+      if (err < best) {
+        best = err;
+        *lo = static_cast<float>(l);
+        *hi = static_cast<float>(h);
+      }
+      if (h == 0.0) break;
+    }
+  }
+}
+
 void TensorStats::range(CalibrationMethod method, double percentile, float* lo, float* hi) const {
   *lo = min_;
   *hi = max_;
@@ -109,6 +148,10 @@ void TensorStats::range(CalibrationMethod method, double percentile, float* lo, 
     b = kBins - 1;
     for (; b >= 0 && acc + hist_[b] <= tail; --b) acc += hist_[b];
     if (max_ > 0) *hi = min_ + (b + 1) * width;
+    return;
+  }
+  if (method == CalibrationMethod::kMse) {
+    mse_range(hist_, min_, width, lo, hi);
     return;
   }
   // Entropy: fold the histogram onto |x| and find the threshold there.

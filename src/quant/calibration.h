@@ -1,5 +1,5 @@
 // Activation ranges for static quantization: observed extremes, histograms, and the three ways of
-// choosing a range from them (min-max, percentile, entropy).
+// choosing a range from them (min-max, percentile, entropy, least squared error).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -39,5 +39,10 @@ class TensorStats {
 // The KL-divergence-minimizing clipping threshold for a histogram of |x| with bins of `bin_width`,
 // quantized to `levels` levels. Exposed for tests.
 float entropy_threshold(const std::vector<double>& abs_hist, float bin_width, int levels);
+
+// The range [lo, hi] (containing 0) with the least expected squared error of int8 quantization over a
+// histogram whose bin b covers first + [b, b + 1) * bin_width: clipping error outside, rounding error
+// (step^2 / 12 per value) inside. Exposed for tests.
+void mse_range(const std::vector<double>& hist, float first, float bin_width, float* lo, float* hi);
 
 }  // namespace edgerun

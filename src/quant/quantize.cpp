@@ -634,7 +634,8 @@ CalibrationMethod parse_calibration_method(const std::string& name) {
   if (name == "minmax") return CalibrationMethod::kMinMax;
   if (name == "percentile") return CalibrationMethod::kPercentile;
   if (name == "entropy") return CalibrationMethod::kEntropy;
-  throw Error(ErrorCode::kInvalidArgument, "unknown calibration method '" + name + "' (minmax, percentile, entropy)");
+  if (name == "mse") return CalibrationMethod::kMse;
+  throw Error(ErrorCode::kInvalidArgument, "unknown calibration method '" + name + "' (minmax, percentile, entropy, mse)");
 }
 
 double cosine_similarity(const Tensor& a, const Tensor& b) {

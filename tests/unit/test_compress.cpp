@@ -1,7 +1,9 @@
 // Compression: calibration ranges, QDQ quantization, fp16 weight storage and the ONNX writer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <random>
 
@@ -125,6 +127,54 @@ TEST(Calibration, PercentileAndEntropyClipOutliersMinMaxKeeps) {
   EXPECT_GT(hi, 2.0f);
   EXPECT_LT(hi, 20.0f);
   EXPECT_EQ(lo, -hi);
+}
+
+// Mean squared error of quantizing x with the int8 parameters of [lo, hi], computed value by value.
+double quantized_mse(const std::vector<float>& x, float lo, float hi) {
+  const QuantParams p = int8_params(lo, hi);
+  double err = 0;
+  for (float v : x) {
+    const float q = std::clamp(std::nearbyint(v / p.scale) + p.zero_point, -128.0f, 127.0f);
+    const double d = (q - p.zero_point) * p.scale - v;
+    err += d * d;
+  }
+  return err / static_cast<double>(x.size());
+}
+
+TensorStats stats_of(const std::vector<float>& x) {
+  TensorStats st;
+  st.observe_range(x.data(), static_cast<int64_t>(x.size()));
+  st.begin_histogram();
+  st.observe_histogram(x.data(), static_cast<int64_t>(x.size()));
+  return st;
+}
+
+TEST(Calibration, MseRangeMatchesTheBestRangeFoundOnTheValues) {
+  // A long right tail (as after HardSwish) and a short left one: the best range clips the tail (but
+  // not a lone far outlier, whose squared clipping error outweighs the rounding of all the others).
+  std::mt19937 rng(11);
+  std::exponential_distribution<float> tail(1.5f);
+  std::normal_distribution<float> noise(0.0f, 0.1f);
+  std::vector<float> x(100000);
+  for (auto& v : x) v = tail(rng) + noise(rng) - 0.3f;
+  const TensorStats st = stats_of(x);
+  float lo, hi;
+  st.range(CalibrationMethod::kMse, 99.99, &lo, &hi);
+  const double mse = quantized_mse(x, lo, hi);
+  // Reference: a scan of ranges evaluated on the values themselves.
+  double best = std::numeric_limits<double>::infinity();
+  for (int a = 0; a <= 10; ++a)
+    for (int b = 1; b <= 100; ++b) best = std::min(best, quantized_mse(x, st.min() * a / 10.0f, st.max() * b / 100.0f));
+  EXPECT_LT(mse, 1.05 * best);
+  EXPECT_LT(mse, 0.95 * quantized_mse(x, st.min(), st.max()));
+  EXPECT_LT(hi, st.max());
+
+  // Uniform values have no tail worth clipping: the range stays (nearly) whole.
+  std::uniform_real_distribution<float> flat(-2.0f, 6.0f);
+  for (auto& v : x) v = flat(rng);
+  stats_of(x).range(CalibrationMethod::kMse, 99.99, &lo, &hi);
+  EXPECT_LT(quantized_mse(x, lo, hi), 1.02 * quantized_mse(x, -2.0f, 6.0f));
+  EXPECT_GT(hi - lo, 7.8f);
 }
 
 TEST(Calibration, NonFiniteActivationIsRejected) {
@@ -271,9 +321,9 @@ TEST(Quantize, BiasCorrectionRemovesTheMeanShiftOfRoundedWeights) {
   EXPECT_LT(std::fabs(after), 0.1 * before);
 }
 
-TEST(Quantize, PercentileAndEntropyMethodsProduceWorkingModels) {
+TEST(Quantize, PercentileEntropyAndMseMethodsProduceWorkingModels) {
   auto model = load(small_cnn());
-  for (auto method : {CalibrationMethod::kPercentile, CalibrationMethod::kEntropy}) {
+  for (auto method : {CalibrationMethod::kPercentile, CalibrationMethod::kEntropy, CalibrationMethod::kMse}) {
     QuantizeOptions o = quiet();
     o.method = method;
     const QuantizeReport r = quantize_model(*model, samples(16, 4), o, temp_path("m.onnx"));

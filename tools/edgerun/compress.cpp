@@ -58,8 +58,8 @@ CLI::App* add_quantize_command(CLI::App& app, CompressOptions& o) {
                   "Calibration data: 'fashion-mnist' (training split) or a folder of .png/.jpg/.npy files")
       ->required();
   cmd->add_option("--output,-o", o.output, "Output QDQ ONNX file")->required();
-  cmd->add_option("--method", o.method, "Calibration: minmax, percentile or entropy")
-      ->check(CLI::IsMember({"minmax", "percentile", "entropy"}));
+  cmd->add_option("--method", o.method, "Calibration: mse (default), minmax, percentile or entropy")
+      ->check(CLI::IsMember({"minmax", "percentile", "entropy", "mse"}));
   cmd->add_option("--percentile", o.percentile, "Percentile kept by --method percentile (default 99.99)");
   cmd->add_option("--exclude", o.exclude, "Node names or op types to keep in float32 (repeatable)");
   cmd->add_flag("--no-bias-correction", o.no_bias_correction,

@@ -14,7 +14,7 @@ void add_image_options(CLI::App* cmd, ImagePreprocess& pre, ImageOptionText& tex
 void finish_image_options(ImagePreprocess& pre, const ImageOptionText& text);
 
 struct CompressOptions {
-  std::string model, output, method = "minmax";
+  std::string model, output, method = "mse";
   double percentile = 99.99;
   std::vector<std::string> exclude;
   bool automatic = false, fp16 = false, all_layers = false, no_bias_correction = false;
