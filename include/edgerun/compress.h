@@ -29,6 +29,10 @@ struct QuantizeOptions {
   // Subtract from each layer's bias the mean shift its int8 rounding adds to its outputs (measured on
   // the calibration samples, per output channel).
   bool bias_correction = true;
+  // Rescale convolution inputs per channel where it costs almost nothing (squeeze-excitation products,
+  // [N, C, 1, 1] inputs), folding the inverse scale into the weights, so that per-tensor int8 ranges
+  // fit every channel.
+  bool equalize_channels = true;
   // Node names or op types left in float32.
   std::vector<std::string> exclude;
   // Automatic mode: keeps layers in float32 until the quantized model's outputs on the calibration

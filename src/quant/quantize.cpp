@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 
 #include "edgerun/compress.h"
@@ -88,6 +89,20 @@ std::vector<Candidate> find_candidates(const Graph& g) {
     }
     out.push_back(std::move(c));
   }
+  // A pooling's input quantized for it alone is noise for its other readers, when they run in float (a
+  // squeeze-excitation's x feeds its average and x * gate), and pooling costs next to nothing: such
+  // poolings stay float.
+  std::set<size_t> quantizable;
+  for (const auto& c : out) quantizable.insert(c.node);
+  std::map<std::string, std::vector<size_t>> readers;
+  for (size_t k = 0; k < g.nodes.size(); ++k)
+    for (const auto& in : g.nodes[k].inputs) readers[in].push_back(k);
+  std::erase_if(out, [&](const Candidate& c) {
+    if (c.weight >= 0 || g.nodes[c.node].op_type == "Add") return false;
+    for (size_t r : readers[c.activations[0]])
+      if (!quantizable.count(r)) return true;
+    return false;
+  });
   return out;
 }
 
@@ -576,6 +591,148 @@ void correct_biases(Graph& g, const std::map<std::string, QuantParams>& params, 
   say(opt, "bias correction: " + std::to_string(corrected) + " layers");
 }
 
+// Channel equalization. A convolution's input is quantized per tensor, so channels whose range is a
+// tenth of the widest get a tenth of the levels. Where an input can be rescaled per channel at almost no
+// cost, channel c is divided by s_c and the weights' input channel c multiplied by it (the float result
+// is unchanged), with s_c = sqrt(max|x_c| / max|W[:, c]|) so that activation and weight ranges meet
+// halfway. The cheap places: a squeeze-excitation product x * gate feeding the convolution (the
+// [N, C, 1, 1] gate absorbs 1 / s: a Mul of C values), and an input of [N, C, 1, 1] itself (the gates'
+// own layers, and a classifier's [N, C] input: one Mul of C values). Gated products are where per-tensor ranges hurt most: gates near 0
+// and near 1 leave channels of very different size.
+void equalize_channels(Graph& g, const std::vector<Sample>& samples, const QuantizeOptions& opt) {
+  struct Site {
+    size_t conv;
+    int mul = -1;  // the gating Mul producing the input, or -1: the input is [N, C, 1, ...]
+  };
+  const auto uses = count_uses(g);
+  std::vector<Site> sites;
+  std::vector<std::string> watched;
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const Node& n = g.nodes[k];
+    if (!n.domain.empty() || n.inputs.size() < 2 || !is_activation(g, n.inputs[0])) continue;
+    const bool conv = n.op_type == "Conv" && n.attr_int("group", 1) == 1 && is_float_constant(g, n.inputs[1], 3, 5);
+    const bool gemm = n.op_type == "Gemm" && n.attr_int("transA", 0) == 0 && is_float_constant(g, n.inputs[1], 2, 2);
+    if (!conv && !gemm) continue;
+    Site site{k};
+    const int p = producer_of(g, n.inputs[0]);
+    if (conv && p >= 0 && g.nodes[p].op_type == "Mul" && g.nodes[p].domain.empty() && g.nodes[p].inputs.size() == 2 &&
+        uses.at(n.inputs[0]) == 1 && !is_graph_output(g, n.inputs[0]) && is_activation(g, g.nodes[p].inputs[0]) &&
+        is_activation(g, g.nodes[p].inputs[1])) {
+      site.mul = p;
+      for (const auto& in : g.nodes[p].inputs) watched.push_back(in);
+    }
+    watched.push_back(n.inputs[0]);
+    sites.push_back(site);
+  }
+  if (sites.empty()) return;
+  // Per-channel extremes of the inputs, and the shapes that decide which sites qualify.
+  const Graph probe = with_outputs(g, watched);
+  Session session(model_from_graph(probe), SessionOptions{opt.num_threads, true, false});
+  std::map<std::string, std::vector<float>> absmax;
+  std::map<std::string, std::vector<int64_t>> shape;
+  const size_t n_samples = std::min<size_t>(samples.size(), 64);
+  for (size_t s = 0; s < n_samples; ++s) {
+    const auto outputs = session.run(samples[s]);
+    for (const auto& name : watched) {
+      const Tensor& t = outputs[output_index(probe, name)];
+      if (t.dtype() != DType::kFloat32 || t.rank() < 2) continue;
+      shape[name] = std::vector<int64_t>(t.shape().begin(), t.shape().end());
+      const int64_t n = t.dim(0), ch = t.dim(1), inner = t.numel() / std::max<int64_t>(n * ch, 1);
+      auto& m = absmax[name];
+      m.resize(static_cast<size_t>(ch), 0.0f);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t c = 0; c < ch; ++c) {
+          const float* x = t.data<float>() + (i * ch + c) * inner;
+          for (int64_t j = 0; j < inner; ++j) m[static_cast<size_t>(c)] = std::max(m[static_cast<size_t>(c)], std::fabs(x[j]));
+        }
+    }
+  }
+  auto is_vector = [&](const std::string& name) {  // [N, C, 1, ...] or [N, C]
+    auto it = shape.find(name);
+    if (it == shape.end()) return false;
+    for (size_t d = 2; d < it->second.size(); ++d)
+      if (it->second[d] != 1) return false;
+    return true;
+  };
+  UniqueNames names(g);
+  std::map<size_t, std::vector<Node>> before;  // new nodes, inserted before node k
+  int equalized = 0;
+  for (const Site& site : sites) {
+    Node& conv = g.nodes[site.conv];
+    const std::string x = conv.inputs[0];
+    if (!absmax.count(x) || !shape.count(x)) continue;
+    std::string gate;
+    if (site.mul >= 0) {
+      const Node& mul = g.nodes[static_cast<size_t>(site.mul)];
+      for (int i = 0; i < 2; ++i)
+        if (is_vector(mul.inputs[i]) && !is_vector(mul.inputs[1 - i]) && shape.count(mul.inputs[1 - i]) &&
+            shape[mul.inputs[1 - i]] == shape[x] && shape[mul.inputs[i]][1] == shape[x][1] &&
+            uses.at(mul.inputs[i]) == 1)
+          gate = mul.inputs[i];
+    }
+    if (gate.empty() && !is_vector(x)) continue;
+    const Tensor& w = *constant_value(g, conv.inputs[1]);
+    // Weight element (output m, input channel c, tap t): Conv [M, C, taps...], Gemm [M, C] or [C, M].
+    const bool columns = conv.op_type == "Conv" || conv.attr_int("transB", 0) != 0;
+    const int64_t out = columns ? w.dim(0) : w.dim(1), ch = columns ? w.dim(1) : w.dim(0);
+    const int64_t taps = w.numel() / std::max<int64_t>(out * ch, 1);
+    auto at = [&](int64_t m, int64_t c, int64_t t) { return columns ? (m * ch + c) * taps + t : c * out + m; };
+    const auto& ax = absmax[x];
+    if (static_cast<int64_t>(ax.size()) != ch) continue;
+    std::vector<float> scale(static_cast<size_t>(ch), 1.0f);
+    for (int64_t c = 0; c < ch; ++c) {
+      float aw = 0;
+      for (int64_t m = 0; m < out; ++m)
+        for (int64_t t = 0; t < taps; ++t) aw = std::max(aw, std::fabs(w.data<float>()[at(m, c, t)]));
+      if (ax[static_cast<size_t>(c)] > 0 && aw > 0)
+        scale[static_cast<size_t>(c)] = std::clamp(std::sqrt(ax[static_cast<size_t>(c)] / aw), 1e-4f, 1e4f);
+    }
+    Tensor scaled = w.clone();
+    for (int64_t m = 0; m < out; ++m)
+      for (int64_t c = 0; c < ch; ++c)
+        for (int64_t t = 0; t < taps; ++t) scaled.data<float>()[at(m, c, t)] *= scale[static_cast<size_t>(c)];
+    std::vector<int64_t> inv_dims(shape[x].size(), 1);
+    inv_dims[1] = ch;
+    Tensor inv(DType::kFloat32, inv_dims);
+    for (int64_t c = 0; c < ch; ++c) inv.data<float>()[c] = 1.0f / scale[static_cast<size_t>(c)];
+    const std::string inv_name = names.make(conv.name + "_equalize");
+    g.initializers[inv_name] = std::move(inv);
+    Node mul;
+    mul.op_type = "Mul";
+    mul.name = names.make(conv.name + "_equalize_mul");
+    if (!gate.empty()) {
+      Node& gating = g.nodes[static_cast<size_t>(site.mul)];
+      const std::string scaled_gate = names.make(gate + "_equalized");
+      mul.inputs = {gate, inv_name};
+      mul.outputs = {scaled_gate};
+      for (auto& in : gating.inputs)
+        if (in == gate) in = scaled_gate;
+      before[static_cast<size_t>(site.mul)].push_back(std::move(mul));
+    } else {
+      const std::string scaled_x = names.make(x + "_equalized");
+      mul.inputs = {x, inv_name};
+      mul.outputs = {scaled_x};
+      conv.inputs[0] = scaled_x;
+      before[site.conv].push_back(std::move(mul));
+    }
+    std::string w_name = conv.inputs[1];
+    if (uses.at(w_name) > 1 || !g.initializers.count(w_name)) w_name = names.make(w_name + "_equalized");
+    g.initializers[w_name] = std::move(scaled);
+    conv.inputs[1] = w_name;
+    ++equalized;
+  }
+  if (before.empty()) return;
+  std::vector<Node> nodes;
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    if (auto it = before.find(k); it != before.end())
+      for (auto& n : it->second) nodes.push_back(std::move(n));
+    nodes.push_back(std::move(g.nodes[k]));
+  }
+  g.nodes = std::move(nodes);
+  remove_unused_initializers(g);
+  say(opt, "channel equalization: " + std::to_string(equalized) + " layers");
+}
+
 // Output 0 of the float graph for each sample.
 std::vector<Tensor> float_outputs(const Graph& g, const std::vector<Sample>& samples, const QuantizeOptions& opt) {
   Session s(model_from_graph(g), SessionOptions{opt.num_threads, true, false});
@@ -658,7 +815,8 @@ QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& cal
   if (opt.percentile <= 50 || opt.percentile > 100)
     throw Error(ErrorCode::kInvalidArgument, "percentile must be in (50, 100], got " + fmt(opt.percentile, 3));
   check_samples(model, calibration);
-  const Graph g = prepare_graph(model);
+  Graph g = prepare_graph(model);
+  if (opt.equalize_channels) equalize_channels(g, calibration, opt);
   const auto all = find_candidates(g);
   if (all.empty()) throw Error(ErrorCode::kUnsupported, "the model has no layers that can be quantized");
   std::vector<std::string> names;

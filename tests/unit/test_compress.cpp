@@ -281,6 +281,78 @@ TEST(Quantize, AutomaticModeKeepsTheSensitiveLayerInFloat) {
   EXPECT_EQ(aut.quantized_nodes, 1);
 }
 
+// input [1,4,6,6] -> Conv 1x1 (channel ranges 0.02 .. 30) -> Relu -> x; squeeze-excitation:
+// GlobalAveragePool(x) -> Conv fc1 -> Relu -> Conv fc2 -> Sigmoid -> gate; x * gate -> Conv proj -> Flatten
+test::ModelSpec gated_model() {
+  test::ModelSpec m(13);
+  m.input("input", {1, 4, 6, 6});
+  const float size[8] = {0.02f, 0.05f, 0.1f, 0.3f, 1.0f, 3.0f, 10.0f, 30.0f};
+  std::vector<float> wx = test::uniform(8 * 4, 1.0f, 3);
+  for (int c = 0; c < 8; ++c)
+    for (int k = 0; k < 4; ++k) wx[c * 4 + k] = size[c] * (0.5f + std::fabs(wx[c * 4 + k]));
+  m.initializer("wx", {8, 4, 1, 1}, wx);
+  m.node("Conv", {"input", "wx"}, {"cx"}, "conv_x");
+  m.node("Relu", {"cx"}, {"x"}, "relu_x");
+  m.node("GlobalAveragePool", {"x"}, {"pooled"}, "gap");
+  m.initializer("w1", {4, 8, 1, 1}, test::uniform(32, 0.5f, 4));
+  m.node("Conv", {"pooled", "w1"}, {"c1"}, "fc1");
+  m.node("Relu", {"c1"}, {"r1"}, "relu1");
+  m.initializer("w2", {8, 4, 1, 1}, test::uniform(32, 0.5f, 5));
+  m.node("Conv", {"r1", "w2"}, {"c2"}, "fc2");
+  m.node("Sigmoid", {"c2"}, {"gate"}, "sigmoid");
+  m.node("Mul", {"x", "gate"}, {"y"}, "scale");
+  // The projection weighs every channel alike in its output: small channels get large weights.
+  std::vector<float> wp = test::uniform(6 * 8, 0.5f, 6);
+  for (int o = 0; o < 6; ++o)
+    for (int c = 0; c < 8; ++c) wp[o * 8 + c] /= size[c];
+  m.initializer("wp", {6, 8, 1, 1}, wp);
+  m.node("Conv", {"y", "wp"}, {"proj"}, "conv_proj");
+  m.node("Flatten", {"proj"}, {"out"}, "flatten");
+  m.output("out", {1, 216});
+  return m;
+}
+
+TEST(Quantize, ChannelEqualizationKeepsTheFloatResult) {
+  auto model = load(gated_model());
+  auto data = samples(8, 21, {1, 4, 6, 6});
+  QuantizeOptions o = quiet();
+  o.exclude = {"Conv", "GlobalAveragePool"};  // nothing quantized: only the equalization rewrite is left
+  o.bias_correction = false;
+  const std::string out = temp_path("equalized_float.onnx");
+  quantize_model(*model, data, o, out);
+  auto rewritten = Model::load(out);
+  // The gate of conv_proj and the [1, C, 1, 1] inputs of fc1 and fc2 each get a Mul of C values.
+  EXPECT_EQ(op_counts(*rewritten)["Mul"], 4);
+  Session a(model), b(rewritten);
+  for (const auto& x : data) {
+    const Tensor ya = a.run(x)[0], yb = b.run(x)[0];
+    ASSERT_EQ(ya.numel(), yb.numel());
+    for (int64_t i = 0; i < ya.numel(); ++i)
+      ASSERT_NEAR(yb.data<float>()[i], ya.data<float>()[i], 1e-4f * (1.0f + std::fabs(ya.data<float>()[i])));
+  }
+}
+
+TEST(Quantize, ChannelEqualizationFitsSmallChannelsIntoTheInt8Range) {
+  auto model = load(gated_model());
+  auto data = samples(16, 22, {1, 4, 6, 6});
+  QuantizeOptions o = quiet();
+  o.equalize_channels = false;
+  const QuantizeReport plain = quantize_model(*model, data, o, temp_path("plain.onnx"));
+  o.equalize_channels = true;
+  const QuantizeReport equalized = quantize_model(*model, data, o, temp_path("equalized.onnx"));
+  EXPECT_LT(1 - equalized.mean_cosine, 0.3 * (1 - plain.mean_cosine));
+  // x also feeds the float Mul: quantizing it for the average alone would only add noise there.
+  auto written = Model::load(temp_path("equalized.onnx"));
+  int pools = 0;
+  for (const auto& n : written->graph().nodes) {
+    if (n.op_type != "GlobalAveragePool") continue;
+    ++pools;
+    for (const auto& p : written->graph().nodes)
+      if (p.outputs[0] == n.inputs[0]) EXPECT_NE(p.op_type, "DequantizeLinear");
+  }
+  EXPECT_EQ(pools, 1);
+}
+
 TEST(Quantize, BiasCorrectionRemovesTheMeanShiftOfRoundedWeights) {
   // One 3x3 kernel per channel (depthwise): a large tap sets the int8 scale (1/127), and eight small
   // taps of 0.0041 all round up to 0.0079, so on an input of mean 1 every output is ~0.03 too large.

@@ -62,6 +62,8 @@ CLI::App* add_quantize_command(CLI::App& app, CompressOptions& o) {
       ->check(CLI::IsMember({"minmax", "percentile", "entropy", "mse"}));
   cmd->add_option("--percentile", o.percentile, "Percentile kept by --method percentile (default 99.99)");
   cmd->add_option("--exclude", o.exclude, "Node names or op types to keep in float32 (repeatable)");
+  cmd->add_flag("--no-equalization", o.no_equalization,
+                "Do not rescale convolution inputs per channel where it is free (squeeze-excitation products, [N, C, 1, 1] inputs)");
   cmd->add_flag("--no-bias-correction", o.no_bias_correction,
                 "Keep the float biases (default: subtract the mean shift int8 rounding adds to each layer's outputs)");
   cmd->add_flag("--auto", o.automatic,
@@ -100,6 +102,7 @@ int run_quantize(const CompressOptions& o) {
   q.exclude = opts.exclude;
   q.automatic = opts.automatic;
   q.bias_correction = !opts.no_bias_correction;
+  q.equalize_channels = !opts.no_equalization;
   q.min_cosine = opts.min_cosine;
   q.min_top1_agreement = opts.min_agreement;
   q.num_threads = opts.threads;

@@ -17,7 +17,7 @@ struct CompressOptions {
   std::string model, output, method = "mse";
   double percentile = 99.99;
   std::vector<std::string> exclude;
-  bool automatic = false, fp16 = false, all_layers = false, no_bias_correction = false;
+  bool automatic = false, fp16 = false, all_layers = false, no_bias_correction = false, no_equalization = false;
   double min_cosine = 0.995, min_agreement = 0.99;
   int threads = 0;
   DataSpec data;
