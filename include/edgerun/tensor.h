@@ -64,6 +64,8 @@ class Tensor {
   // Deep copy into owned storage.
   Tensor clone() const;
   bool owns_memory() const { return static_cast<bool>(storage_); }
+  // Owned storage that no other tensor shares: safe to modify without affecting a copy.
+  bool sole_owner() const { return storage_ && storage_.use_count() == 1; }
 
  private:
   Tensor(DType dtype, Shape shape, bool zero);

@@ -1,5 +1,7 @@
 #include "onnx/onnx_loader.h"
 
+#include "onnx/initializer_data.h"
+
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <onnx/onnx_pb.h>
 
@@ -114,9 +116,14 @@ void copy_field(Tensor& t, const Field& field, const std::string& name) {
   for (int i = 0; i < field.size(); ++i) d[i] = static_cast<Dst>(field.Get(i));
 }
 
-}  // namespace
+// The main graph's initializers may have their raw_data outside the parsed message (see
+// initializer_data.h): `raw` says where, `read` reads it.
+struct RawDataSource {
+  const ReadAt* read = nullptr;
+  const RawDataLocation* raw = nullptr;
+};
 
-Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir) {
+Tensor tensor_from_proto_at(const onnx::TensorProto& p, const std::string& base_dir, RawDataSource outside) {
   const auto dtype = static_cast<DType>(p.data_type());
   if (dtype_size(dtype) == 0)
     throw Error(ErrorCode::kUnsupported, "tensor '" + p.name() + "' has unsupported data type " + std::to_string(p.data_type()));
@@ -126,15 +133,22 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
     if (d < 0) invalid("tensor '" + p.name() + "' has negative dimension in " + shape_str(shape));
   const std::string& name = p.name();
   const bool external = p.data_location() == onnx::TensorProto::EXTERNAL;
-  if (dtype != DType::kString && !external && p.has_raw_data()) {
+  const bool has_raw = p.has_raw_data() || outside.raw;
+  if (dtype != DType::kString && !external && has_raw) {
     // The byte count is checked before anything is allocated; the copy fills every byte.
     const size_t needed = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
-    if (p.raw_data().size() != needed)
-      invalid("tensor '" + name + "' has " + std::to_string(p.raw_data().size()) + " bytes of data, shape " +
-              shape_str(shape) + " of " + dtype_name(dtype) + " needs " + std::to_string(needed));
+    const uint64_t have = outside.raw ? outside.raw->size : p.raw_data().size();
+    if (have != needed)
+      invalid("tensor '" + name + "' has " + std::to_string(have) + " bytes of data, shape " + shape_str(shape) + " of " +
+              dtype_name(dtype) + " needs " + std::to_string(needed));
     if (!is_little_endian()) throw Error(ErrorCode::kUnsupported, "big-endian hosts are not supported");
     Tensor t = Tensor::uninitialized(dtype, shape);
-    if (needed) std::memcpy(t.raw(), p.raw_data().data(), needed);
+    if (outside.raw) {
+      if (needed && !(*outside.read)(outside.raw->offset, t.raw(), needed))
+        throw Error(ErrorCode::kIo, "tensor '" + name + "': short read of its data");
+    } else if (needed) {
+      std::memcpy(t.raw(), p.raw_data().data(), needed);
+    }
     return t;
   }
   // Nothing is allocated before the data is known to fill it: the external file's length, or a typed
@@ -144,7 +158,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
   if (external) ext = read_external(p, base_dir, static_cast<size_t>(numel) * dtype_size(dtype));
   const int64_t available = std::max({p.float_data_size(), p.double_data_size(), p.int32_data_size(), p.int64_data_size(),
                                       p.uint64_data_size(), p.string_data_size()});
-  if (!external && !p.has_raw_data() && numel > available)
+  if (!external && !has_raw && numel > available)
     invalid("tensor '" + name + "' holds " + std::to_string(available) + " values, shape " + shape_str(shape) +
             " needs " + std::to_string(numel));
   Tensor t(dtype, shape);
@@ -186,7 +200,19 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
   return t;
 }
 
+}  // namespace
+
+Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir) {
+  return tensor_from_proto_at(p, base_dir, {});
+}
+
 namespace {
+
+// Where the main graph's left-out weight bytes are, and how to read them.
+struct InitializerSource {
+  ReadAt read;
+  std::vector<std::optional<RawDataLocation>> raw_data;
+};
 
 ValueDesc value_desc(const onnx::ValueInfoProto& v) {
   ValueDesc d;
@@ -208,7 +234,7 @@ ValueDesc value_desc(const onnx::ValueInfoProto& v) {
 }
 
 std::shared_ptr<Graph> convert_graph(const onnx::GraphProto& gp, const std::string& base_dir, Graph* parent,
-                                     onnx::GraphProto* owned = nullptr);
+                                     onnx::GraphProto* owned = nullptr, const InitializerSource* outside = nullptr);
 
 Attribute convert_attribute(const onnx::AttributeProto& a, const std::string& base_dir, Graph* owner) {
   Attribute r;
@@ -280,14 +306,16 @@ bool constant_to_initializer(const Node& n, Graph& g) {
 // `owned`, when given, is `gp` itself, writable: each initializer's bytes are freed once converted, so
 // the parsed model and the tensors do not both hold every weight at once.
 std::shared_ptr<Graph> convert_graph(const onnx::GraphProto& gp, const std::string& base_dir, Graph* parent,
-                                     onnx::GraphProto* owned) {
+                                     onnx::GraphProto* owned, const InitializerSource* outside) {
   auto g = std::make_shared<Graph>();
   g->name = gp.name();
   g->parent = parent;
   for (int i = 0; i < gp.initializer_size(); ++i) {
     const auto& init = gp.initializer(i);
     if (init.name().empty()) invalid("graph '" + gp.name() + "' has an initializer without a name");
-    g->initializers[init.name()] = tensor_from_proto(init, base_dir);
+    RawDataSource raw;
+    if (outside && outside->raw_data[i]) raw = {&outside->read, &*outside->raw_data[i]};
+    g->initializers[init.name()] = tensor_from_proto_at(init, base_dir, raw);
     if (owned) std::string().swap(*owned->mutable_initializer(i)->mutable_raw_data());
   }
   if (gp.sparse_initializer_size())
@@ -327,7 +355,8 @@ std::shared_ptr<Graph> convert_graph(const onnx::GraphProto& gp, const std::stri
 
 class ModelBuilder {
  public:
-  static std::shared_ptr<Model> build(onnx::ModelProto& mp, const std::string& base_dir) {
+  static std::shared_ptr<Model> build(onnx::ModelProto& mp, const std::string& base_dir,
+                                      const InitializerSource* outside) {
     std::shared_ptr<Model> m(new Model());
     if (!mp.has_graph()) invalid("model has no graph");
     m->producer_ = mp.producer_name();
@@ -340,7 +369,7 @@ class ModelBuilder {
     if (mp.functions_size()) {
       // Model-local functions: supported only if no node calls them (checked during validation).
     }
-    auto g = convert_graph(mp.graph(), base_dir, nullptr, mp.mutable_graph());
+    auto g = convert_graph(mp.graph(), base_dir, nullptr, mp.mutable_graph(), outside);
     g->opsets = opsets;
     m->inputs_ = g->inputs;
     m->outputs_ = g->outputs;
@@ -362,10 +391,40 @@ class ModelBuilder {
 
 namespace {
 
-std::shared_ptr<Model> build_model(onnx::ModelProto& mp, bool parsed, const std::string& base_dir) {
+std::shared_ptr<Model> build_model(onnx::ModelProto& mp, bool parsed, const std::string& base_dir,
+                                   const InitializerSource* outside) {
   if (!parsed) invalid("not a valid ONNX model: the protobuf could not be parsed (truncated or corrupt file?)");
   if (!mp.has_graph() || mp.ir_version() <= 0) invalid("not a valid ONNX model: missing graph or ir_version");
-  return ModelBuilder::build(mp, base_dir);
+  return ModelBuilder::build(mp, base_dir, outside);
+}
+
+// Parses the model with the main graph's weight bytes left out, recording where they are (see
+// initializer_data.h). False when the bytes do not split plainly; the caller then parses them whole.
+bool parse_split(const ReadAt& read, uint64_t size, onnx::ModelProto& mp, InitializerSource& outside) {
+  auto split = split_initializer_data(read, size);
+  if (!split) return false;
+  if (!mp.ParseFromString(split->skeleton) ||
+      mp.graph().initializer_size() != static_cast<int>(split->raw_data.size())) {
+    mp.Clear();
+    return false;
+  }
+  outside.read = read;
+  outside.raw_data = std::move(split->raw_data);
+  return true;
+}
+
+// `size` bytes at `offset`, however many system calls that takes.
+bool pread_full(int fd, uint64_t offset, void* dst, size_t size) {
+  char* p = static_cast<char*>(dst);
+  while (size > 0) {
+    const ssize_t n = ::pread(fd, p, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    offset += static_cast<uint64_t>(n);
+    size -= static_cast<size_t>(n);
+  }
+  return true;
 }
 
 }  // namespace
@@ -374,27 +433,44 @@ std::shared_ptr<Model> Model::load_from_memory(const void* data, size_t size, co
   if (size == 0) invalid("model file is empty");
   if (size > static_cast<size_t>(INT32_MAX)) throw Error(ErrorCode::kUnsupported, "model files over 2 GiB need external data");
   onnx::ModelProto mp;
+  InitializerSource outside;
+  const char* bytes = static_cast<const char*>(data);
+  const ReadAt read = [bytes, size](uint64_t offset, void* dst, size_t n) {
+    if (offset > size || n > size - offset) return false;
+    std::memcpy(dst, bytes + offset, n);
+    return true;
+  };
+  if (parse_split(read, size, mp, outside)) return build_model(mp, true, base_dir, &outside);
   const bool parsed = mp.ParseFromArray(data, static_cast<int>(size));
-  return build_model(mp, parsed, base_dir);
+  return build_model(mp, parsed, base_dir, nullptr);
 }
 
 std::shared_ptr<Model> Model::load(const std::string& path) {
   if (fs::is_directory(path)) throw Error(ErrorCode::kIo, "'" + path + "' is a directory, not a model file");
   size_t size = 0;
   const int fd = open_regular_file(path, &size);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
   onnx::ModelProto mp;
-  bool parsed = false;
+  InitializerSource outside;
+  bool parsed = false, split = false;
   if (size > 0 && size <= static_cast<size_t>(INT32_MAX)) {
-    // Parsed as it streams from the file: only the parsed model holds the weights, not also a copy of
-    // the file, and the conversion below frees them from it tensor by tensor.
-    google::protobuf::io::FileInputStream stream(fd, 1 << 20);
-    parsed = mp.ParseFromZeroCopyStream(&stream) && stream.GetErrno() == 0;
+    // Weights are read once, from the file straight into their tensors; the parser sees the rest.
+    const ReadAt read = [fd](uint64_t offset, void* dst, size_t n) { return pread_full(fd, offset, dst, n); };
+    parsed = split = parse_split(read, size, mp, outside);
+    if (!parsed && ::lseek(fd, 0, SEEK_SET) == 0) {
+      // Parsed as it streams from the file: only the parsed model holds the weights, not also a copy
+      // of the file, and the conversion below frees them from it tensor by tensor.
+      google::protobuf::io::FileInputStream stream(fd, 1 << 20);
+      parsed = mp.ParseFromZeroCopyStream(&stream) && stream.GetErrno() == 0;
+    }
   }
-  ::close(fd);
   try {
     if (size == 0) invalid("model file is empty");
     if (size > static_cast<size_t>(INT32_MAX)) throw Error(ErrorCode::kUnsupported, "model files over 2 GiB need external data");
-    return build_model(mp, parsed, fs::path(path).parent_path().string());
+    return build_model(mp, parsed, fs::path(path).parent_path().string(), split ? &outside : nullptr);
   } catch (const Error& e) {
     if (e.code() == ErrorCode::kIo) throw;
     throw Error(e.code(), path + ": " + e.what());

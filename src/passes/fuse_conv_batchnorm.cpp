@@ -20,17 +20,18 @@ const float* constant_floats(const Graph& g, const Node& n, size_t i, int64_t co
 int fuse_conv_batchnorm(Graph& g) {
   int fused = 0;
   UniqueNames names(g);
+  // Counted once and kept current: recounting per BatchNormalization made the pass quadratic.
+  auto uses = count_uses(g);
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const Node& bn = g.nodes[k];
     if (!bn.domain.empty() || bn.op_type != "BatchNormalization" || bn.inputs.size() != 5) continue;
     if (bn.attr_int("training_mode", 0) != 0 || bn.outputs.empty()) continue;
-    if (bn.outputs.size() > 1 && count_uses(g).count(bn.outputs[1])) continue;  // running mean/var read: training
+    if (bn.outputs.size() > 1 && uses.count(bn.outputs[1])) continue;  // running mean/var read: training
     if (g.opset_for("") < 7) continue;  // spatial/is_test attributes of old opsets
     const int p = producer_of(g, bn.inputs[0]);
     if (p < 0) continue;
     Node& conv = g.nodes[p];
     if (!conv.domain.empty() || conv.op_type != "Conv" || conv.outputs.size() != 1) continue;
-    const auto uses = count_uses(g);
     if (uses.at(bn.inputs[0]) != 1) continue;  // the unnormalized output is read elsewhere
     const Tensor* w = conv.inputs.size() > 1 ? constant_value(g, conv.inputs[1]) : nullptr;
     if (!w || w->dtype() != DType::kFloat32 || w->rank() < 3) continue;
@@ -45,26 +46,43 @@ int fuse_conv_batchnorm(Graph& g) {
     if (!scale || !shift || !mean || !var) continue;
     const double eps = bn.attr_float("epsilon", 1e-5f);
 
-    Tensor new_w = Tensor::uninitialized(DType::kFloat32, w->shape());
+    // Weights this convolution alone reads, held by no other tensor, are scaled where they are:
+    // a fresh copy would touch as many new pages as the model has weights.
+    const std::string& w_in = conv.inputs[1];
+    auto w_it = g.initializers.find(w_in);
+    const bool in_place = w_it != g.initializers.end() && uses.at(w_in) == 1 && w_it->second.sole_owner();
+    Tensor new_w = in_place ? std::move(w_it->second) : Tensor::uninitialized(DType::kFloat32, w->shape());
+    if (in_place) {
+      g.initializers.erase(w_it);
+      w = &new_w;
+    }
     Tensor new_b(DType::kFloat32, {m});
     const int64_t per_channel = w->numel() / std::max<int64_t>(m, 1);
     for (int64_t c = 0; c < m; ++c) {
       const double s = scale[c] / std::sqrt(static_cast<double>(var[c]) + eps);
-      for (int64_t j = 0; j < per_channel; ++j)
-        new_w.data<float>()[c * per_channel + j] = static_cast<float>(w->data<float>()[c * per_channel + j] * s);
+      const float* src = w->data<float>() + c * per_channel;
+      float* dst = new_w.data<float>() + c * per_channel;
+      for (int64_t j = 0; j < per_channel; ++j) dst[j] = static_cast<float>(src[j] * s);
       new_b.data<float>()[c] = static_cast<float>(((bias ? bias[c] : 0.0) - mean[c]) * s + shift[c]);
     }
-    const std::string w_name = names.make(conv.inputs[1] + "_bn"), b_name = names.make(conv.outputs[0] + "_bias_bn");
-    g.initializers[w_name] = new_w;
-    g.initializers[b_name] = new_b;
+    const std::string w_name = names.make(w_in + "_bn"), b_name = names.make(conv.outputs[0] + "_bias_bn");
+    g.initializers[w_name] = std::move(new_w);
+    g.initializers[b_name] = std::move(new_b);
     // Constants only this pair read go now, not at the end of the passes: a model of 100 MB of
     // weights would otherwise hold both the original and the folded weights at once.
     std::vector<std::string> replaced(bn.inputs.begin() + 1, bn.inputs.end());
     replaced.insert(replaced.end(), conv.inputs.begin() + 1, conv.inputs.end());
     for (const auto& name : replaced) {
       auto it = uses.find(name);
-      if (!name.empty() && it != uses.end() && it->second == 1) g.initializers.erase(name);
+      if (name.empty() || it == uses.end()) continue;
+      if (--it->second == 0) {
+        uses.erase(it);
+        g.initializers.erase(name);
+      }
     }
+    uses.erase(bn.inputs[0]);
+    uses[w_name] = 1;
+    uses[b_name] = 1;
     conv.inputs.resize(3);
     conv.inputs[1] = w_name;
     conv.inputs[2] = b_name;
