@@ -1,5 +1,7 @@
 #include "edgerun/tensor.h"
 
+#include "core/large_buffer.h"
+
 #include <cstring>
 #include <new>
 #include <limits>
@@ -83,11 +85,17 @@ Tensor::Tensor(DType dtype, Shape shape, bool zero) : dtype_(dtype), shape_(std:
   // 64-byte alignment suits AVX-512 loads; the tail slack lets vector kernels (XNNPACK) read past
   // the last element without leaving the allocation.
   const size_t bytes = nbytes() + 64;
-  void* p = ::operator new(bytes, std::align_val_t(64), std::nothrow);
+  void* p = allocate_buffer(bytes);
   if (!p) throw Error(ErrorCode::kRuntime, "out of memory allocating a tensor of shape " + shape_str(shape_));
-  if (zero) std::memset(p, 0, bytes);
-  else std::memset(static_cast<char*>(p) + nbytes(), 0, 64);  // the slack stays defined for vector reads
-  storage_ = std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(64)); });
+  const bool zeroed = bytes >= kLargeBufferBytes;  // fresh pages
+  if (zero && !zeroed) std::memset(p, 0, bytes);
+  else if (!zeroed) std::memset(static_cast<char*>(p) + nbytes(), 0, 64);  // the slack stays defined for vector reads
+  try {
+    storage_ = std::shared_ptr<void>(p, [bytes](void* q) { release_buffer(q, bytes); });
+  } catch (...) {
+    release_buffer(p, bytes);
+    throw;
+  }
   data_ = p;
 }
 

@@ -1,5 +1,6 @@
 #include "runtime/executor.h"
 #include "runtime/thread_pool.h"
+#include "core/large_buffer.h"
 
 #include <algorithm>
 #include <cstring>
@@ -24,8 +25,15 @@ struct Executor::StaticPlan {
 
 namespace {
 std::shared_ptr<void> aligned_buffer(size_t bytes) {
-  void* p = ::operator new(std::max<size_t>(bytes, 64), std::align_val_t(64));
-  return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(64)); });
+  bytes = std::max<size_t>(bytes, 64);
+  void* p = allocate_buffer(bytes);
+  if (!p) throw std::bad_alloc();
+  try {
+    return std::shared_ptr<void>(p, [bytes](void* q) { release_buffer(q, bytes); });
+  } catch (...) {
+    release_buffer(p, bytes);
+    throw;
+  }
 }
 // Output slots offered to every kernel; ONNX ops have at most five outputs except variadic ones.
 constexpr size_t kOutputSlots = 8;

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/large_buffer.h"
+
 namespace edgerun {
 
 class ThreadPool;
@@ -43,7 +45,7 @@ class PointwiseConvInt8 {
 
  private:
   int64_t n_ = 0, k_ = 0, k_pairs_ = 0, blocks_ = 0;
-  std::vector<int16_t> packed_;  // [blocks][k_pairs][16][2]
+  std::vector<int16_t, LargeBufferAllocator<int16_t>> packed_;  // [blocks][k_pairs][16][2]
   std::vector<int32_t> bias_;    // [blocks * 16]: bias - x_zero_point * sum_k w (zero point folded in)
   std::vector<float> scale_;     // [blocks * 16]: x_scale * w_scale / y_scale
   int32_t y_zero_point_ = 0;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/large_buffer.h"
 #include "kernels/x86/activation_avx2.h"
 #include "kernels/x86/conv_geometry.h"
 
@@ -68,7 +69,7 @@ class ConvDepthwiseF32 {
   };
 
   int64_t channels_ = 0, kernel_h_ = 0, kernel_w_ = 0, groups_ = 0;
-  std::vector<float> packed_;  // [groups][taps][8]
+  std::vector<float, LargeBufferAllocator<float>> packed_;  // [groups][taps][8]
   std::vector<float> bias_;    // [groups * 8]
   OutputActivation activation_;
   ConvNhwcGeometry geometry_;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/large_buffer.h"
 #include "kernels/x86/activation_avx2.h"
 #include "kernels/x86/conv_geometry.h"
 
@@ -54,7 +55,7 @@ class ConvIgemmF32 {
   void copy_padded(const float* x, float* padded, int64_t row_begin, int64_t row_end) const;
 
   int64_t out_channels_ = 0, channels_ = 0, kernel_h_ = 0, kernel_w_ = 0, blocks_ = 0;
-  std::vector<float> packed_;  // [blocks][taps][channels][16]
+  std::vector<float, LargeBufferAllocator<float>> packed_;  // [blocks][taps][channels][16]
   std::vector<float> bias_;    // [blocks * 16]
   std::vector<float> zeros_;   // one tap of zeros, read where a tap falls in the padding
   // Padded-row mode: taps are kernel rows over a copy of the input padded to padded_w_ pixels a row.

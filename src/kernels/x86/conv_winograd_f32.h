@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/large_buffer.h"
 #include "kernels/x86/activation_avx2.h"
 #include "kernels/x86/conv_geometry.h"
 
@@ -55,7 +56,7 @@ class ConvWinogradF32 {
   int64_t out_channels_ = 0, channels_ = 0, channels_padded_ = 0, blocks_ = 0;
   int64_t tiles_h_ = 0, tiles_w_ = 0, tiles_ = 0, block_tiles_ = 0, tile_blocks_ = 0, slices_ = 0;
   size_t slice_floats_ = 0;
-  std::vector<float> packed_;  // [points][blocks][channels][16]
+  std::vector<float, LargeBufferAllocator<float>> packed_;  // [points][blocks][channels][16]
   std::vector<float> bias_;    // [blocks * 16]
   OutputActivation activation_;
   ConvNhwcGeometry geometry_;

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/large_buffer.h"
+
 namespace edgerun {
 
 class ThreadPool;
@@ -25,7 +27,7 @@ class FullyConnectedF32 {
 
  private:
   int64_t k_ = 0, n_ = 0, blocks_ = 0;
-  std::vector<float> packed_;  // [blocks][k][16]
+  std::vector<float, LargeBufferAllocator<float>> packed_;  // [blocks][k][16]
   std::vector<float> bias_;    // [blocks * 16]
   float out_min_ = 0, out_max_ = 0;
 };
