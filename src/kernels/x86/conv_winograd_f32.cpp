@@ -241,27 +241,35 @@ void ConvWinogradF32::pack(const float* weights, const float* bias, int64_t out_
                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                   {0, 0, 1}};
-  auto gm = [&](int i, int k) { return tile_ == 2 ? g2[i][k] : g4[i][k]; };
+  const double(*G)[3] = tile_ == 2 ? g2 : g4;
   const int a = alpha_;
-  packed_.assign(static_cast<size_t>(points_ * blocks_ * channels * kBlock), 0.f);
-  // Block by block and channel by channel, so that each point's 16 columns fill one cache line in
-  // turn: per output channel, the 36 points land megabytes apart.
+  packed_.resize(static_cast<size_t>(points_ * blocks_ * channels * kBlock));  // every value written below
+  // Block by block and channel by channel, the 16 columns of a block side by side: each point's
+  // columns fill one cache line (per output channel, the 36 points land megabytes apart), and the
+  // arithmetic runs across columns in vector registers.
   const int64_t point_stride = blocks_ * channels * kBlock;
-  for (int64_t b = 0; b < blocks_; ++b)
+  for (int64_t b = 0; b < blocks_; ++b) {
+    const int64_t cols = std::min<int64_t>(kBlock, out_channels - b * kBlock);
     for (int64_t c = 0; c < channels; ++c) {
-      float* dst = packed_.data() + (b * channels + c) * kBlock;
-      for (int64_t col = 0; col < kBlock && b * kBlock + col < out_channels; ++col) {
+      double g[9][kBlock] = {};
+      for (int64_t col = 0; col < cols; ++col) {
         const float* w = weights + ((b * kBlock + col) * channels + c) * 9;
-        double t[6][3];  // G g
-        for (int i = 0; i < a; ++i)
-          for (int k = 0; k < 3; ++k) t[i][k] = gm(i, 0) * w[k] + gm(i, 1) * w[3 + k] + gm(i, 2) * w[6 + k];
-        for (int i = 0; i < a; ++i)
-          for (int j = 0; j < a; ++j) {
-            const double u = t[i][0] * gm(j, 0) + t[i][1] * gm(j, 1) + t[i][2] * gm(j, 2);
-            dst[(i * a + j) * point_stride + col] = static_cast<float>(u);
-          }
+        for (int k = 0; k < 9; ++k) g[k][col] = w[k];
       }
+      double t[6][3][kBlock];  // G g
+      for (int i = 0; i < a; ++i)
+        for (int k = 0; k < 3; ++k)
+          for (int col = 0; col < kBlock; ++col)
+            t[i][k][col] = G[i][0] * g[k][col] + G[i][1] * g[3 + k][col] + G[i][2] * g[6 + k][col];
+      float* dst = packed_.data() + (b * channels + c) * kBlock;
+      for (int i = 0; i < a; ++i)
+        for (int j = 0; j < a; ++j) {
+          float* out = dst + (i * a + j) * point_stride;
+          for (int col = 0; col < kBlock; ++col)
+            out[col] = static_cast<float>(t[i][0][col] * G[j][0] + t[i][1][col] * G[j][1] + t[i][2][col] * G[j][2]);
+        }
     }
+  }
   bias_.assign(static_cast<size_t>(blocks_ * kBlock), 0.f);
   if (bias) std::copy(bias, bias + out_channels, bias_.begin());
   activation_ = activation;
