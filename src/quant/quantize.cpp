@@ -220,8 +220,8 @@ Tensor scalar_float(float v) {
 // per tensor (-1) before.
 int64_t stored_weight_axis(const Graph& g, const Candidate& c) { return g.opset_for("") >= 13 ? c.weight_axis : -1; }
 
-// Symmetric int8 weights: one scale per index of `axis` (amax / 127), or one for the whole tensor when
-// axis < 0.
+// Symmetric int8 weights of `bits` bits: one scale per index of `axis` (amax / 127 for 8 bits, amax / 63
+// for 7), or one for the whole tensor when axis < 0.
 struct Int8Weights {
   std::vector<float> scale;
   std::vector<int8_t> values;
@@ -229,7 +229,8 @@ struct Int8Weights {
   float scale_of(int64_t i) const { return scale[static_cast<size_t>((i / inner) % channels)]; }
 };
 
-Int8Weights quantize_weights(const Tensor& w, int64_t axis) {
+Int8Weights quantize_weights(const Tensor& w, int64_t axis, int bits) {
+  const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
   Int8Weights q;
   q.channels = axis >= 0 ? w.dim(axis) : 1;
   q.inner = axis >= 0 ? 1 : w.numel();
@@ -241,10 +242,10 @@ Int8Weights quantize_weights(const Tensor& w, int64_t axis) {
     a = std::max(a, std::fabs(v[i]));
   }
   q.scale.resize(amax.size());
-  for (size_t ch = 0; ch < amax.size(); ++ch) q.scale[ch] = amax[ch] > 0 ? amax[ch] / 127.0f : 1.0f;
+  for (size_t ch = 0; ch < amax.size(); ++ch) q.scale[ch] = amax[ch] > 0 ? amax[ch] / qmax : 1.0f;
   q.values.resize(static_cast<size_t>(w.numel()));
   for (int64_t i = 0; i < w.numel(); ++i)
-    q.values[i] = static_cast<int8_t>(std::clamp(std::nearbyint(v[i] / q.scale_of(i)), -127.0f, 127.0f));
+    q.values[i] = static_cast<int8_t>(std::clamp(std::nearbyint(v[i] / q.scale_of(i)), -qmax, qmax));
   return q;
 }
 
@@ -258,8 +259,8 @@ std::set<size_t> left_out(const std::vector<Candidate>& all, const std::vector<C
 
 class QdqWriter {
  public:
-  QdqWriter(const Graph& src, const std::map<std::string, QuantParams>& params)
-      : src_(src), params_(params), names_(src), out_(src) {
+  QdqWriter(const Graph& src, const std::map<std::string, QuantParams>& params, int weight_bits)
+      : src_(src), params_(params), weight_bits_(weight_bits), names_(src), out_(src) {
     out_.nodes.clear();
   }
 
@@ -331,7 +332,7 @@ class QdqWriter {
     const std::string w_name = n.inputs[c.weight];
     const Tensor& w = *constant_value(src_, w_name);
     const int64_t axis = stored_weight_axis(src_, c);
-    const Int8Weights qw = quantize_weights(w, axis);
+    const Int8Weights qw = quantize_weights(w, axis, weight_bits_);
     Tensor scale(DType::kFloat32, axis >= 0 ? Shape{qw.channels} : Shape{});
     std::copy(qw.scale.begin(), qw.scale.end(), scale.data<float>());
     auto weight_it = weight_dq_.find(w_name);
@@ -379,6 +380,7 @@ class QdqWriter {
 
   const Graph& src_;
   const std::map<std::string, QuantParams>& params_;
+  const int weight_bits_;
   UniqueNames names_;
   Graph out_;
   std::set<std::string> quantized_;
@@ -514,7 +516,7 @@ void correct_biases(Graph& g, const std::map<std::string, QuantParams>& params, 
   UniqueNames names(g);
   const auto all = find_candidates(g);
   const auto active = usable(g, all, params, exclude);
-  QdqWriter writer(g, params);
+  QdqWriter writer(g, params, opt.weight_bits);
   const Graph qdq = writer.build(active, left_out(all, active));
   std::vector<const Candidate*> layers;
   std::vector<std::string> watched;
@@ -548,7 +550,7 @@ void correct_biases(Graph& g, const std::map<std::string, QuantParams>& params, 
     const size_t xi = slot.at(c->activations[0]), qi = slot.at(writer.dequantized().at(c->activations[0]));
     if (counts[xi] == 0 || counts[qi] == 0) continue;
     const Tensor& w = *constant_value(g, n.inputs[c->weight]);
-    const Int8Weights qw = quantize_weights(w, stored_weight_axis(g, *c));
+    const Int8Weights qw = quantize_weights(w, stored_weight_axis(g, *c), opt.weight_bits);
   const auto wq = [&](int64_t i) { return qw.values[static_cast<size_t>(i)] * qw.scale_of(i); };
     const bool conv = n.op_type == "Conv";
     const int64_t out = conv ? w.dim(0) : w.dim(c->weight_axis);
@@ -812,6 +814,8 @@ double cosine_similarity(const Tensor& a, const Tensor& b) {
 
 QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& calibration, const QuantizeOptions& opt,
                               const std::string& out_path) {
+  if (opt.weight_bits < 2 || opt.weight_bits > 8)
+    throw Error(ErrorCode::kInvalidArgument, "weight bits must be in 2..8, got " + std::to_string(opt.weight_bits));
   if (opt.percentile <= 50 || opt.percentile > 100)
     throw Error(ErrorCode::kInvalidArgument, "percentile must be in (50, 100], got " + fmt(opt.percentile, 3));
   check_samples(model, calibration);
@@ -842,7 +846,7 @@ QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& cal
   std::set<size_t> kept;  // candidates the automatic mode keeps in float32
   auto build = [&](std::vector<Candidate>* active_out) {
     auto active = usable(corrected, all_corrected, params, exclude, kept);
-    QdqWriter writer(corrected, params);
+    QdqWriter writer(corrected, params, opt.weight_bits);
     Graph out = writer.build(active, left_out(all, active));
     if (active_out) *active_out = std::move(active);
     return out;

@@ -84,11 +84,11 @@ struct QdqModel {
   // DQ(w) [M, C/g, k, k] with per-channel scales and zero zero points, DQ(b) in x_scale * w_scale units.
   // Float weights are about U(-1, 1) / sqrt(fan_in), so outputs keep the input's magnitude.
   std::string conv(const std::string& x, float x_scale, int64_t cin, int64_t cout, int64_t k, int64_t stride,
-                   int64_t group, bool bias, int8_t w_zero_point = 0) {
+                   int64_t group, bool bias, int8_t w_zero_point = 0, int weight_range = 127) {
     const std::string p = fresh("conv");
     const int64_t fan_in = cin / group * k * k;
     std::vector<int8_t> w(static_cast<size_t>(cout * fan_in));
-    for (auto& v : w) v = static_cast<int8_t>(std::lround(127 * noise.next()));
+    for (auto& v : w) v = static_cast<int8_t>(std::lround(weight_range * noise.next()));
     std::vector<float> ws(static_cast<size_t>(cout));
     for (int64_t c = 0; c < cout; ++c) ws[c] = (1.f + 0.5f * std::sin(float(c))) / (127.f * std::sqrt(float(fan_in)));
     raw_initializer(m, p + "_w", onnx::TensorProto::INT8, {cout, cin / group, k, k}, w);
@@ -187,6 +187,7 @@ struct ConvCase {
   int activation;  // 0 none, 1 Relu, 2 Clip(0, 0.4)
   int8_t x_zero_point;
   int64_t size = 9;  // input height and width
+  int weight_range = 127;  // weights in [-range, range]; 63 (7-bit) takes the vpmaddubsw kernel
 };
 
 class Int8Conv : public ::testing::TestWithParam<ConvCase> {};
@@ -197,7 +198,8 @@ TEST_P(Int8Conv, MatchesReferenceWithinOneStep) {
   QdqModel q;
   q.m.input("x", {2, p.cin, p.size, p.size});
   const float x_scale = 2.f / 255;
-  std::string y = q.conv(q.qdq("x", "in", x_scale, p.x_zero_point), x_scale, p.cin, p.cout, p.k, p.stride, p.group, p.bias);
+  std::string y = q.conv(q.qdq("x", "in", x_scale, p.x_zero_point), x_scale, p.cin, p.cout, p.k, p.stride, p.group, p.bias,
+                         0, p.weight_range);
   if (p.activation == 1) y = q.relu(y);
   if (p.activation == 2) y = q.clip(y, 0.f, 0.4f);
   const std::string out = q.quantize(y, "out", 1.2f / 127, -3);
@@ -220,7 +222,13 @@ INSTANTIATE_TEST_SUITE_P(
                       // count (2 x 7 x 7 = 98) that is not a multiple of 6 (AVX2 pointwise kernel tails)
                       ConvCase{"pointwise_tails", 37, 21, 1, 1, 1, true, 1, -11, 7},
                       ConvCase{"pointwise_wide", 64, 40, 1, 1, 1, false, 0, 9, 11},
-                      ConvCase{"im2col_zero_point", 3, 16, 3, 2, 1, true, 2, 17, 13}),
+                      ConvCase{"im2col_zero_point", 3, 16, 3, 2, 1, true, 2, 17, 13},
+                      // 7-bit weights: unsigned rows and k-quads (K not a multiple of 4, im2col padding)
+                      ConvCase{"pointwise_tails_7bit", 37, 21, 1, 1, 1, true, 1, -11, 7, 63},
+                      ConvCase{"pointwise_wide_7bit", 64, 40, 1, 1, 1, false, 0, 9, 11, 63},
+                      ConvCase{"k3_7bit", 8, 8, 3, 1, 1, true, 0, 5, 9, 63},
+                      ConvCase{"im2col_zero_point_7bit", 3, 16, 3, 2, 1, true, 2, 17, 13, 63},
+                      ConvCase{"k5_7bit", 3, 6, 5, 2, 1, true, 1, -128, 9, 63}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return std::string(info.param.name); });
 
 TEST(Int8Gemm, GemmAndMatMulMatchReference) {

@@ -1,6 +1,7 @@
 #include "kernels/quantized/pointwise_conv_int8.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "runtime/thread_pool.h"
@@ -47,6 +48,38 @@ __attribute__((target("avx2"))) inline void tile_6x16(const int16_t* const a[kTi
   acc[3][0] = c30, acc[3][1] = c31, acc[4][0] = c40, acc[4][1] = c41, acc[5][0] = c50, acc[5][1] = c51;
 }
 
+// The same from unsigned rows (x + 128) and int8 weights packed as k-quads for 16 columns: vpmaddubsw
+// multiplies 32 byte pairs at once into 16 int16 pair sums, vpmaddwd adds those pairwise into the
+// column sums: twice the multiply-adds of vpmaddwd on int16 per instruction. A pair sum saturates
+// above 32767; pack() takes this path only for weights where no pair can get there.
+__attribute__((target("avx2"))) inline void tile_6x16(const uint8_t* const a[kTileRows], const int8_t* w,
+                                                       int64_t k_quads, __m256i acc[kTileRows][2]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t q = 0; q < k_quads; ++q, w += 4 * kBlock) {
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2 * kBlock));
+    int32_t quad;
+#define EDGERUN_ROW(R)                                                                        \
+  std::memcpy(&quad, a[R] + 4 * q, sizeof(quad));                                             \
+  {                                                                                           \
+    const __m256i x = _mm256_set1_epi32(quad);                                                \
+    c##R##0 = _mm256_add_epi32(c##R##0, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w0), ones)); \
+    c##R##1 = _mm256_add_epi32(c##R##1, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w1), ones)); \
+  }
+    EDGERUN_ROW(0)
+    EDGERUN_ROW(1)
+    EDGERUN_ROW(2)
+    EDGERUN_ROW(3)
+    EDGERUN_ROW(4)
+    EDGERUN_ROW(5)
+#undef EDGERUN_ROW
+  }
+  acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11, acc[2][0] = c20, acc[2][1] = c21;
+  acc[3][0] = c30, acc[3][1] = c31, acc[4][0] = c40, acc[4][1] = c41, acc[5][0] = c50, acc[5][1] = c51;
+}
+
 // 16 int8 outputs from two vectors of 8 int32 column sums.
 __attribute__((target("avx2"))) inline __m128i requantize_16(__m256i acc0, __m256i acc1, const int32_t* bias,
                                                             const float* scale, __m256 lo, __m256 hi, __m256i zero_point) {
@@ -70,6 +103,23 @@ __attribute__((target("avx2"))) void widen_avx2(const int8_t* src, int16_t* dst,
   for (; c < n; ++c) dst[c] = src[c];
 }
 
+__attribute__((target("avx2"))) void to_unsigned_avx2(const int8_t* src, uint8_t* dst, int64_t n) {
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+  int64_t c = 0;
+  for (; c + 32 <= n; c += 32)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + c),
+                        _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + c)), flip));
+  for (; c < n; ++c) dst[c] = static_cast<uint8_t>(src[c] ^ 0x80);
+}
+
+// Rows as unsigned bytes, K padded to the stride with zeros.
+void flip_rows(const int8_t* x, uint8_t* xu, int64_t rows, int64_t k, int64_t stride) {
+  for (int64_t r = 0; r < rows; ++r) {
+    to_unsigned_avx2(x + r * k, xu + r * stride, k);
+    for (int64_t i = k; i < stride; ++i) xu[r * stride + i] = 0;
+  }
+}
+
 // Rows as int16, the odd K padded with a zero.
 void widen_rows(const int8_t* x, int16_t* x16, int64_t rows, int64_t k, int64_t stride) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -79,23 +129,25 @@ void widen_rows(const int8_t* x, int16_t* x16, int64_t rows, int64_t k, int64_t 
 }
 
 // Output columns [block_begin * 16, block_end * 16) of `rows` rows.
-__attribute__((target("avx2"))) void gemm_avx2(const int16_t* x16, int8_t* y, int64_t rows, int64_t k_pairs, int64_t n,
-                                              int64_t block_begin, int64_t block_end, const int16_t* packed,
-                                              const int32_t* bias, const float* scale, int32_t y_zero_point,
-                                              float y_lo, float y_hi) {
-  const int64_t stride = 2 * k_pairs;
+// X rows of `Row` (int16, or unsigned bytes), `steps` k-pairs or k-quads each, `stride` apart.
+template <typename Row, typename Weight>
+__attribute__((target("avx2"))) void gemm_avx2(const Row* x16, int8_t* y, int64_t rows, int64_t steps, int64_t stride,
+                                              int64_t n, int64_t block_begin, int64_t block_end,
+                                              const Weight* packed, const int32_t* bias, const float* scale,
+                                              int32_t y_zero_point, float y_lo, float y_hi) {
+  const int64_t block_size = steps * (sizeof(Row) == 1 ? 4 : 2) * kBlock;
   const __m256 lo = _mm256_set1_ps(y_lo), hi = _mm256_set1_ps(y_hi);
   const __m256i zero_point = _mm256_set1_epi32(y_zero_point);
   __m256i acc[kTileRows][2];
   alignas(16) int8_t tail[kTileRows][kBlock];
   for (int64_t b = block_begin; b < block_end; ++b) {
-    const int16_t* w = packed + b * k_pairs * 2 * kBlock;
+    const Weight* w = packed + b * block_size;
     const int64_t col = b * kBlock, cols = std::min(kBlock, n - col);
     for (int64_t r0 = 0; r0 < rows; r0 += kTileRows) {
       const int64_t valid = std::min(kTileRows, rows - r0);
-      const int16_t* a[kTileRows];  // rows past the end repeat the last one (computed, not stored)
+      const Row* a[kTileRows];  // rows past the end repeat the last one (computed, not stored)
       for (int64_t r = 0; r < kTileRows; ++r) a[r] = x16 + (r0 + std::min(r, valid - 1)) * stride;
-      tile_6x16(a, w, k_pairs, acc);
+      tile_6x16(a, w, steps, acc);
       for (int64_t r = 0; r < valid; ++r) {
         const __m128i q = requantize_16(acc[r][0], acc[r][1], bias + col, scale + col, lo, hi, zero_point);
         int8_t* out = y + (r0 + r) * n + col;
@@ -128,20 +180,40 @@ void PointwiseConvInt8::pack(const int8_t* weights, int64_t n, int64_t k, const 
                              int8_t y_max) {
   n_ = n;
   k_ = k;
-  k_pairs_ = (k + 1) / 2;
   blocks_ = (n + kBlock - 1) / kBlock;
-  packed_.assign(static_cast<size_t>(blocks_ * k_pairs_ * 2 * kBlock + 16), 0);
+  // vpmaddubsw adds two products of an unsigned byte (up to 255) and a weight into an int16, saturating
+  // above 32767: exact when no k-pair of same-sign weights exceeds 128 in magnitude (7-bit weights, as
+  // quantizers write for CPUs without VNNI, always pass; opposite signs can never reach it).
+  unsigned_rows_ = true;
+  for (int64_t m = 0; m < n && unsigned_rows_; ++m)
+    for (int64_t i = 0; i + 1 < k; i += 2) {
+      const int w0 = weights[m * k + i], w1 = weights[m * k + i + 1];
+      if ((w0 > 0) == (w1 > 0) && std::abs(w0) + std::abs(w1) > 128) {
+        unsigned_rows_ = false;
+        break;
+      }
+    }
+  steps_ = unsigned_rows_ ? (k + 3) / 4 : (k + 1) / 2;
+  const int64_t per_step = unsigned_rows_ ? 4 : 2;  // k values per step
+  packed_.clear();
+  packed_u8_.clear();
+  if (unsigned_rows_) packed_u8_.assign(static_cast<size_t>(blocks_ * steps_ * per_step * kBlock + 64), 0);
+  else packed_.assign(static_cast<size_t>(blocks_ * steps_ * per_step * kBlock + 16), 0);
   bias_.assign(static_cast<size_t>(blocks_ * kBlock), 0);
   scale_.assign(static_cast<size_t>(blocks_ * kBlock), 0.f);
+  // Unsigned rows hold x + 128: their products exceed the true ones by 128 * sum_k w.
+  const int32_t x_offset = static_cast<int32_t>(x_zero_point) + (unsigned_rows_ ? 128 : 0);
   for (int64_t m = 0; m < n; ++m) {
     const int64_t b = m / kBlock, c = m % kBlock;
     int32_t sum = 0;
     for (int64_t i = 0; i < k; ++i) {
       const int8_t v = weights[m * k + i];
       sum += v;
-      packed_[static_cast<size_t>(((b * k_pairs_ + i / 2) * kBlock + c) * 2 + i % 2)] = v;
+      const size_t at = static_cast<size_t>(((b * steps_ + i / per_step) * kBlock + c) * per_step + i % per_step);
+      if (unsigned_rows_) packed_u8_[at] = v;
+      else packed_[at] = v;
     }
-    bias_[m] = (bias ? bias[m] : 0) - static_cast<int32_t>(x_zero_point) * sum;
+    bias_[m] = (bias ? bias[m] : 0) - x_offset * sum;
     scale_[m] = x_scale * w_scales[m] / y_scale;  // as XNNPACK computes its requantization scale
   }
   y_zero_point_ = y_zero_point;
@@ -150,23 +222,30 @@ void PointwiseConvInt8::pack(const int8_t* weights, int64_t n, int64_t k, const 
 }
 
 size_t PointwiseConvInt8::scratch_bytes(int64_t rows) const {
-  return static_cast<size_t>(rows * 2 * k_pairs_) * sizeof(int16_t) + 64;
+  return static_cast<size_t>(rows * row_stride()) * (unsigned_rows_ ? 1 : sizeof(int16_t)) + 64;
 }
 
-void PointwiseConvInt8::widen_chunk(const int8_t* x, int16_t* x16, int64_t rows, int64_t chunk) const {
+void PointwiseConvInt8::prepare_chunk(const int8_t* x, void* rows_out, int64_t rows, int64_t chunk) const {
 #ifdef EDGERUN_POINTWISE_AVX2
-  const int64_t r0 = chunk * kChunkRows;
-  widen_rows(x + r0 * k_, x16 + r0 * 2 * k_pairs_, std::min(kChunkRows, rows - r0), k_, 2 * k_pairs_);
+  const int64_t r0 = chunk * kChunkRows, count = std::min(kChunkRows, rows - r0);
+  if (unsigned_rows_)
+    flip_rows(x + r0 * k_, static_cast<uint8_t*>(rows_out) + r0 * row_stride(), count, k_, row_stride());
+  else
+    widen_rows(x + r0 * k_, static_cast<int16_t*>(rows_out) + r0 * row_stride(), count, k_, row_stride());
 #endif
 }
 
-void PointwiseConvInt8::gemm_unit(const int16_t* x16, int8_t* y, int64_t rows, int64_t chunk, int64_t group,
+void PointwiseConvInt8::gemm_unit(const void* rows_in, int8_t* y, int64_t rows, int64_t chunk, int64_t group,
                                   int64_t groups) const {
 #ifdef EDGERUN_POINTWISE_AVX2
-  const int64_t r0 = chunk * kChunkRows;
-  gemm_avx2(x16 + r0 * 2 * k_pairs_, y + r0 * n_, std::min(kChunkRows, rows - r0), k_pairs_, n_,
-            group * blocks_ / groups, (group + 1) * blocks_ / groups, packed_.data(), bias_.data(), scale_.data(),
-            y_zero_point_, y_lo_, y_hi_);
+  const int64_t r0 = chunk * kChunkRows, count = std::min(kChunkRows, rows - r0);
+  const int64_t b0 = group * blocks_ / groups, b1 = (group + 1) * blocks_ / groups;
+  if (unsigned_rows_)
+    gemm_avx2(static_cast<const uint8_t*>(rows_in) + r0 * row_stride(), y + r0 * n_, count, steps_, row_stride(), n_, b0,
+              b1, packed_u8_.data(), bias_.data(), scale_.data(), y_zero_point_, y_lo_, y_hi_);
+  else
+    gemm_avx2(static_cast<const int16_t*>(rows_in) + r0 * row_stride(), y + r0 * n_, count, steps_, row_stride(), n_,
+              b0, b1, packed_.data(), bias_.data(), scale_.data(), y_zero_point_, y_lo_, y_hi_);
 #endif
 }
 
@@ -178,6 +257,14 @@ void PointwiseConvInt8::widen(const int8_t* src, int16_t* dst, int64_t n) {
 #endif
 }
 
+void PointwiseConvInt8::to_unsigned(const int8_t* src, uint8_t* dst, int64_t n) {
+#ifdef EDGERUN_POINTWISE_AVX2
+  to_unsigned_avx2(src, dst, n);
+#else
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<uint8_t>(src[i] ^ 0x80);
+#endif
+}
+
 namespace {
 
 struct PointwiseJob {
@@ -185,7 +272,7 @@ struct PointwiseJob {
   const int8_t* x;
   int8_t* y;
   int64_t rows, chunks, groups;
-  int16_t* x16;
+  void* prepared;
 };
 
 // Enough work items for the threads even when the rows are few (the last layers of a CNN), split over
@@ -199,7 +286,7 @@ int64_t column_groups(int64_t chunks, int64_t blocks, ThreadPool* threads) {
 void run_gemm(const PointwiseJob& job, ThreadPool* threads) {
   auto gemm = [&job](int64_t begin, int64_t end) {
     for (int64_t u = begin; u < end; ++u)
-      job.self->gemm_unit(job.x16, job.y, job.rows, u % job.chunks, u / job.chunks, job.groups);
+      job.self->gemm_unit(job.prepared, job.y, job.rows, u % job.chunks, u / job.chunks, job.groups);
   };
   if (threads && threads->num_threads() > 1) threads->parallel_for(job.chunks * job.groups, 1, gemm);
   else gemm(0, job.chunks * job.groups);
@@ -209,18 +296,18 @@ void run_gemm(const PointwiseJob& job, ThreadPool* threads) {
 
 void PointwiseConvInt8::run(const int8_t* x, int8_t* y, int64_t rows, void* scratch, ThreadPool* threads) const {
   const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
-  const PointwiseJob job{this, x, y, rows, chunks, column_groups(chunks, blocks_, threads), static_cast<int16_t*>(scratch)};
-  auto widen = [&job](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) job.self->widen_chunk(job.x, job.x16, job.rows, c);
+  const PointwiseJob job{this, x, y, rows, chunks, column_groups(chunks, blocks_, threads), scratch};
+  auto prepare = [&job](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) job.self->prepare_chunk(job.x, job.prepared, job.rows, c);
   };
-  if (threads && threads->num_threads() > 1) threads->parallel_for(chunks, 1, widen);
-  else widen(0, chunks);
+  if (threads && threads->num_threads() > 1) threads->parallel_for(chunks, 1, prepare);
+  else prepare(0, chunks);
   run_gemm(job, threads);
 }
 
-void PointwiseConvInt8::run_widened(const int16_t* x16, int8_t* y, int64_t rows, ThreadPool* threads) const {
+void PointwiseConvInt8::run_prepared(const void* rows_in, int8_t* y, int64_t rows, ThreadPool* threads) const {
   const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
-  run_gemm({this, nullptr, y, rows, chunks, column_groups(chunks, blocks_, threads), const_cast<int16_t*>(x16)},
+  run_gemm({this, nullptr, y, rows, chunks, column_groups(chunks, blocks_, threads), const_cast<void*>(rows_in)},
            threads);
 }
 

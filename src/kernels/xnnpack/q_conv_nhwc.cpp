@@ -73,9 +73,13 @@ class QConvNhwc final : public Kernel {
     if (empty_) return;
     pthreadpool_t threads = pthreads_of(ctx);
     if (pointwise_ && im2col_) {
-      int16_t* rows = static_cast<int16_t*>(ctx.scratch());
-      gather_rows(ctx.input(0).data<int8_t>(), rows, pointwise_conv_.row_stride(), ctx.threads());
-      pointwise_conv_.run_widened(rows, ctx.output(0).data<int8_t>(), pixels_, ctx.threads());
+      if (pointwise_conv_.unsigned_rows())
+        gather_rows(ctx.input(0).data<int8_t>(), static_cast<uint8_t*>(ctx.scratch()), pointwise_conv_.row_stride(),
+                    ctx.threads());
+      else
+        gather_rows(ctx.input(0).data<int8_t>(), static_cast<int16_t*>(ctx.scratch()), pointwise_conv_.row_stride(),
+                    ctx.threads());
+      pointwise_conv_.run_prepared(ctx.scratch(), ctx.output(0).data<int8_t>(), pixels_, ctx.threads());
       return;
     }
     if (pointwise_) {
@@ -139,7 +143,8 @@ class QConvNhwc final : public Kernel {
   }
 
   // rows[n][oy][ox][ky][kx][c] = x[n][oy*sh - pad + ky*dh][ox*sw - pad + kx*dw][c], the zero point outside;
-  // int8 rows for XNNPACK, int16 rows (widened on the way) for the pointwise kernel, `stride` apart.
+  // int8 rows for XNNPACK, int16 or unsigned rows (converted on the way) for the pointwise kernel,
+  // `stride` apart.
   template <typename T>
   void gather_rows(const int8_t* x, T* rows, int64_t stride, ThreadPool* threads) const {
     struct Job {
@@ -156,6 +161,11 @@ class QConvNhwc final : public Kernel {
 
   static void copy(const int8_t* src, int8_t* dst, int64_t n) { std::memcpy(dst, src, static_cast<size_t>(n)); }
   static void copy(const int8_t* src, int16_t* dst, int64_t n) { PointwiseConvInt8::widen(src, dst, n); }
+  static void copy(const int8_t* src, uint8_t* dst, int64_t n) { PointwiseConvInt8::to_unsigned(src, dst, n); }
+  // An input value as a row element of type T (unsigned rows hold x + 128).
+  static int8_t as_row(int8_t v, int8_t*) { return v; }
+  static int16_t as_row(int8_t v, int16_t*) { return v; }
+  static uint8_t as_row(int8_t v, uint8_t*) { return static_cast<uint8_t>(v ^ 0x80); }
 
   template <typename T>
   void gather(const int8_t* x, T* rows, int64_t stride, int64_t begin, int64_t end) const {
@@ -165,7 +175,7 @@ class QConvNhwc final : public Kernel {
       const int64_t n = r / g.out[0], oy = r % g.out[0];
       for (int64_t ox = 0; ox < g.out[1]; ++ox) {
         T* dst = rows + (r * g.out[1] + ox) * stride;
-        if (stride > row_) dst[row_] = 0;  // the pointwise kernel's even-K padding
+        std::fill(dst + row_, dst + stride, T{0});  // the pointwise kernel's padding to whole k-steps
         for (int64_t ky = 0; ky < g.kernel[0]; ++ky) {
           const int64_t iy = oy * g.stride[0] - g.pad_begin[0] + ky * g.dilation[0];
           const int64_t ix0 = ox * g.stride[1] - g.pad_begin[1];
@@ -176,7 +186,7 @@ class QConvNhwc final : public Kernel {
           }
           for (int64_t kx = 0; kx < g.kernel[1]; ++kx, dst += c) {
             const int64_t ix = ox * g.stride[1] - g.pad_begin[1] + kx * g.dilation[1];
-            if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) std::fill_n(dst, c, static_cast<T>(x_zero_point_));
+            if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) std::fill_n(dst, c, as_row(x_zero_point_, dst));
             else copy(x + ((n * in_h + iy) * in_w + ix) * c, dst, c);
           }
         }

@@ -1,0 +1,99 @@
+// The AVX2 int8 pointwise kernel against exact integer arithmetic, on both of its paths: int16 rows
+// (any weights) and unsigned byte rows multiplied by vpmaddubsw (weights whose pair sums cannot
+// saturate int16). The extreme inputs are where a saturating pair sum would show.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/quantized/pointwise_conv_int8.h"
+
+using edgerun::PointwiseConvInt8;
+
+namespace {
+
+struct Layer {
+  int64_t n, k, rows;
+  std::vector<int8_t> w, x;
+  std::vector<int32_t> bias;
+  std::vector<float> w_scale;
+  int8_t x_zp = -7, y_zp = 4;
+  float x_scale = 0.02f, y_scale = 0.5f;
+};
+
+// Y as the kernel defines it: float(sum (x - x_zp) w + bias) * (x_scale * w_scale / y_scale), rounded
+// to nearest even, plus the zero point, clamped to int8.
+std::vector<int8_t> expected(const Layer& l) {
+  std::vector<int8_t> y(static_cast<size_t>(l.rows * l.n));
+  for (int64_t r = 0; r < l.rows; ++r)
+    for (int64_t m = 0; m < l.n; ++m) {
+      int32_t acc = l.bias[m];
+      for (int64_t i = 0; i < l.k; ++i) acc += (l.x[r * l.k + i] - l.x_zp) * l.w[m * l.k + i];
+      const float scale = l.x_scale * l.w_scale[m] / l.y_scale;
+      const float v = std::nearbyint(static_cast<float>(acc) * scale);
+      y[r * l.n + m] = static_cast<int8_t>(std::clamp(v + l.y_zp, -128.f, 127.f));
+    }
+  return y;
+}
+
+std::vector<int8_t> run(const Layer& l, bool* unsigned_rows) {
+  PointwiseConvInt8 conv;
+  conv.pack(l.w.data(), l.n, l.k, l.bias.data(), l.w_scale.data(), l.x_zp, l.x_scale, l.y_zp, l.y_scale, -128, 127);
+  *unsigned_rows = conv.unsigned_rows();
+  std::vector<char> scratch(conv.scratch_bytes(l.rows));
+  std::vector<int8_t> y(static_cast<size_t>(l.rows * l.n));
+  conv.run(l.x.data(), y.data(), l.rows, scratch.data(), nullptr);
+  return y;
+}
+
+Layer layer(int64_t n, int64_t k, int64_t rows, int w_lo, int w_hi, int x_lo, int x_hi, unsigned seed) {
+  std::mt19937 rng(seed);
+  Layer l{n, k, rows};
+  std::uniform_int_distribution<int> wd(w_lo, w_hi), xd(x_lo, x_hi), bd(-5000, 5000);
+  for (int64_t i = 0; i < n * k; ++i) l.w.push_back(static_cast<int8_t>(wd(rng)));
+  for (int64_t i = 0; i < rows * k; ++i) l.x.push_back(static_cast<int8_t>(xd(rng)));
+  for (int64_t m = 0; m < n; ++m) {
+    l.bias.push_back(bd(rng));
+    // Scales that keep the outputs mostly inside int8, so most comparisons are not clamped values.
+    l.w_scale.push_back(1.0f / (0.02f * 8 * std::sqrt(static_cast<float>(k)) * (64 + m % 7)));
+  }
+  return l;
+}
+
+}  // namespace
+
+TEST(PointwiseConvInt8, SevenBitWeightsTakeTheUnsignedPathExactly) {
+  if (!PointwiseConvInt8::supported()) GTEST_SKIP() << "no AVX2";
+  for (auto [n, k, rows] : {std::tuple{16, 4, 6}, {21, 37, 98}, {40, 64, 11}, {3, 1, 1}, {33, 130, 50}}) {
+    Layer l = layer(n, k, rows, -64, 64, -128, 127, static_cast<unsigned>(n * k));
+    bool unsigned_rows = false;
+    EXPECT_EQ(run(l, &unsigned_rows), expected(l)) << n << "x" << k;
+    EXPECT_TRUE(unsigned_rows);
+  }
+}
+
+TEST(PointwiseConvInt8, PairsThatCouldSaturateTakeTheInt16Path) {
+  if (!PointwiseConvInt8::supported()) GTEST_SKIP() << "no AVX2";
+  // All inputs at 127 (255 as unsigned bytes) and weight pairs (127, 127): a pair sum of 64770, which
+  // vpmaddubsw would clamp to 32767.
+  Layer l = layer(16, 8, 12, 120, 127, 127, 127, 1);
+  bool unsigned_rows = true;
+  EXPECT_EQ(run(l, &unsigned_rows), expected(l));
+  EXPECT_FALSE(unsigned_rows);
+  // One same-sign pair summing to 129 is enough to need the int16 path; opposite signs never do.
+  Layer edge = layer(16, 8, 12, -64, 64, -128, 127, 2);
+  edge.w[5 * 8 + 2] = 65, edge.w[5 * 8 + 3] = 64;
+  EXPECT_EQ(run(edge, &unsigned_rows), expected(edge));
+  EXPECT_FALSE(unsigned_rows);
+  edge.w[5 * 8 + 3] = -128;
+  edge.w[5 * 8 + 2] = 127;
+  for (int64_t r = 0; r < edge.rows; ++r) edge.x[r * 8 + 2] = 127, edge.x[r * 8 + 3] = -128;
+  EXPECT_EQ(run(edge, &unsigned_rows), expected(edge));
+  EXPECT_TRUE(unsigned_rows);
+  // The largest same-sign pair that still fits, at the extreme inputs: 255 * 128 = 32640.
+  edge.w[5 * 8 + 2] = -64, edge.w[5 * 8 + 3] = -64;
+  for (int64_t r = 0; r < edge.rows; ++r) edge.x[r * 8 + 2] = 127, edge.x[r * 8 + 3] = 127;
+  EXPECT_EQ(run(edge, &unsigned_rows), expected(edge));
+  EXPECT_TRUE(unsigned_rows);
+}
