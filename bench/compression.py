@@ -2,13 +2,15 @@
 """fp32 vs fp16 vs int8: file size, accuracy (or agreement), and p50 latency, beside ONNX Runtime.
 
 For the default Fashion-MNIST model and the torchvision classifiers in the model cache it
-  1. writes NAME.fp16.onnx (`edgerun convert --fp16`) and NAME.int8.onnx (`edgerun quantize`, QDQ,
-     calibrated on the first --calib Fashion-MNIST training images) into OUT/compressed/;
+  1. writes NAME.fp16.onnx (`edgerun convert --fp16`), NAME.int8.onnx (`edgerun quantize`, QDQ,
+     calibrated on the first --calib Fashion-MNIST training images) and NAME.int8w7.onnx (the same with
+     `--weight-bits 7`, which the vpmaddubsw kernel multiplies twice as fast on CPUs without VNNI) into
+     OUT/compressed/;
   2. measures accuracy on the Fashion-MNIST test set (default model, all 10,000 images) or, for the
      classifiers with random weights, top-1 agreement and mean cosine similarity with the fp32
      model on the first --agree test images (upscaled to 224x224 RGB, ImageNet normalization);
   3. times p50 latency at each thread count, alternating fresh processes round by round:
-     edgerun fp32, fp16, int8, then ONNX Runtime fp32 and ONNX Runtime on the same int8 QDQ file;
+     edgerun fp32, fp16, int8, int8w7, then ONNX Runtime fp32 and ONNX Runtime on the same int8 QDQ files;
      medians over --rounds.
 Writes OUT/compression.md and OUT/compression.json.
 
@@ -52,14 +54,18 @@ def prepare(name, src, out_dir, calib, reuse):
     """Writes the fp16 and int8 files; returns their paths and the quantizer's summary."""
     fp16 = os.path.join(out_dir, f"{name}.fp16.onnx")
     int8 = os.path.join(out_dir, f"{name}.int8.onnx")
+    int8w7 = os.path.join(out_dir, f"{name}.int8w7.onnx")
     pre = [] if name == DEFAULT_MODEL else IMAGENET
     if not (reuse and os.path.isfile(fp16)):
         run_text([edgerun(), "convert", src, "--fp16", "-o", fp16])
     log = ""
-    if not (reuse and os.path.isfile(int8)):
-        log = run_text([edgerun(), "quantize", src, "-c", "fashion-mnist", "--limit", str(calib), "-o", int8] + pre)
-        print(log, file=sys.stderr)
-    return fp16, int8, log
+    for path, extra in ((int8, []), (int8w7, ["--weight-bits", "7"])):
+        if not (reuse and os.path.isfile(path)):
+            out = run_text([edgerun(), "quantize", src, "-c", "fashion-mnist", "--limit", str(calib), "-o", path]
+                           + extra + pre)
+            log += out
+            print(out, file=sys.stderr)
+    return fp16, int8, int8w7, log
 
 
 def quality(name, src, variant, agree):
@@ -99,6 +105,10 @@ def time_round(models, threads, iters, warmup, results):
                                   "--warmup", str(warmup), "--json"]),
                 ("ort int8", [node, os.path.join(HERE, "ort_bench.js"), m["int8"], "--threads", str(t),
                               "--iters", str(iters), "--warmup", str(warmup)]),
+                ("edgerun int8w7", [edgerun(), "bench", m["int8w7"], "--threads", str(t), "--iters", str(iters),
+                                    "--warmup", str(warmup), "--json"]),
+                ("ort int8w7", [node, os.path.join(HERE, "ort_bench.js"), m["int8w7"], "--threads", str(t),
+                                "--iters", str(iters), "--warmup", str(warmup)]),
             ]
             for label, cmd in jobs:
                 r, err = run_json(cmd, timeout=1800)
@@ -136,13 +146,15 @@ def main():
             print(f"skipping {name}: {src} not found (run tools/models/export_models.py)", file=sys.stderr)
             continue
         print(f"== {name}: compressing", file=sys.stderr)
-        fp16, int8, log = prepare(name, src, comp_dir, a.calib, a.reuse)
-        m = {"name": name, "fp32": src, "fp16": fp16, "int8": int8,
-             "size_mb": {k: os.path.getsize(p) / 2**20 for k, p in (("fp32", src), ("fp16", fp16), ("int8", int8))},
+        fp16, int8, int8w7, log = prepare(name, src, comp_dir, a.calib, a.reuse)
+        m = {"name": name, "fp32": src, "fp16": fp16, "int8": int8, "int8w7": int8w7,
+             "size_mb": {k: os.path.getsize(p) / 2**20
+                         for k, p in (("fp32", src), ("fp16", fp16), ("int8", int8), ("int8w7", int8w7))},
              "quantize_log": log}
         print(f"== {name}: accuracy", file=sys.stderr)
         m["fp16_quality"] = quality(name, src, fp16, a.agree)
         m["int8_quality"] = quality(name, src, int8, a.agree)
+        m["int8w7_quality"] = quality(name, src, int8w7, a.agree)
         models.append(m)
     results = {}
     for r in range(a.rounds):
@@ -152,7 +164,8 @@ def main():
         m["p50_ms"] = {}
         for t in a.threads:
             m["p50_ms"][str(t)] = {label: med(results.get(f"{m['name']}|{t}|{label}", []))
-                                   for label in ("edgerun fp32", "edgerun fp16", "edgerun int8", "ort fp32", "ort int8")}
+                                   for label in ("edgerun fp32", "edgerun fp16", "edgerun int8", "ort fp32", "ort int8",
+                                                 "edgerun int8w7", "ort int8w7")}
     ort_version = "onnxruntime-node"
     try:
         with open(os.path.join(HERE, "node_modules", "onnxruntime-node", "package.json")) as f:
@@ -184,8 +197,8 @@ def write_markdown(path, models, meta, threads):
         "Quality: Fashion-MNIST model: top-1 accuracy on the 10,000 test images. Classifiers (random weights): "
         f"top-1 agreement with fp32 and mean cosine similarity of the outputs on {meta['agree']} test images.",
         "",
-        "| model | fp32 MB | fp16 MB (x) | int8 MB (x) | fp16 quality | int8 quality |",
-        "|---|---:|---:|---:|---|---|",
+        "| model | fp32 MB | fp16 MB (x) | int8 MB (x) | fp16 quality | int8 quality | int8 7-bit weights quality |",
+        "|---|---:|---:|---:|---|---|---|",
     ]
 
     def q(m, key):
@@ -198,22 +211,26 @@ def write_markdown(path, models, meta, threads):
         s = m["size_mb"]
         lines.append(f"| {m['name']} | {fmt(s['fp32'])} | {fmt(s['fp16'])} ({fmt(ratio(s['fp16'], s['fp32']))}) | "
                      f"{fmt(s['int8'])} ({fmt(ratio(s['int8'], s['fp32']))}) | {q(m, 'fp16_quality')} | "
-                     f"{q(m, 'int8_quality')} |")
-    lines += ["", "p50 latency (ms) and ratios (int8 / ORT fp32, int8 / ORT int8: below 1 means edgerun int8 is faster):", "",
-              "| model | threads | edgerun fp32 | edgerun fp16 | edgerun int8 | ORT fp32 | ORT int8 | int8 / ORT fp32 | int8 / ORT int8 |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                     f"{q(m, 'int8_quality')} | {q(m, 'int8w7_quality')} |")
+    lines += ["", "p50 latency (ms) and ratios (below 1 means edgerun int8 is faster; w7: 7-bit weights, the same "
+              "file for both runtimes):", "",
+              "| model | threads | edgerun fp32 | edgerun fp16 | edgerun int8 | edgerun int8 w7 | ORT fp32 | ORT int8 | "
+              "ORT int8 w7 | int8 / ORT fp32 | int8 / ORT int8 | int8 w7 / ORT fp32 | int8 w7 / ORT int8 w7 |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     by_thread = {}
     for m in models:
         for t in threads:
             p = m["p50_ms"][str(t)]
-            r1, r2 = ratio(p["edgerun int8"], p["ort fp32"]), ratio(p["edgerun int8"], p["ort int8"])
-            by_thread.setdefault(t, []).append((r1, r2))
+            rs = (ratio(p["edgerun int8"], p["ort fp32"]), ratio(p["edgerun int8"], p["ort int8"]),
+                  ratio(p["edgerun int8w7"], p["ort fp32"]), ratio(p["edgerun int8w7"], p["ort int8w7"]))
+            by_thread.setdefault(t, []).append(rs)
             lines.append(f"| {m['name']} | {t} | {fmt(p['edgerun fp32'], 3)} | {fmt(p['edgerun fp16'], 3)} | "
-                         f"{fmt(p['edgerun int8'], 3)} | {fmt(p['ort fp32'], 3)} | {fmt(p['ort int8'], 3)} | "
-                         f"{fmt(r1)} | {fmt(r2)} |")
+                         f"{fmt(p['edgerun int8'], 3)} | {fmt(p['edgerun int8w7'], 3)} | {fmt(p['ort fp32'], 3)} | "
+                         f"{fmt(p['ort int8'], 3)} | {fmt(p['ort int8w7'], 3)} | "
+                         + " | ".join(fmt(r) for r in rs) + " |")
     for t, rs in by_thread.items():
-        lines.append(f"| **geometric mean** | {t} | | | | | | **{fmt(geomean([r[0] for r in rs]))}** | "
-                     f"**{fmt(geomean([r[1] for r in rs]))}** |")
+        lines.append(f"| **geometric mean** | {t} | | | | | | | | "
+                     + " | ".join(f"**{fmt(geomean([r[i] for r in rs]))}**" for i in range(4)) + " |")
     lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
