@@ -4,7 +4,7 @@
 For the default Fashion-MNIST model and the torchvision classifiers in the model cache it
   1. writes NAME.fp16.onnx (`edgerun convert --fp16`), NAME.int8.onnx (`edgerun quantize`, QDQ,
      calibrated on the first --calib Fashion-MNIST training images) and NAME.int8w7.onnx (the same with
-     `--weight-bits 7`, which the vpmaddubsw kernel multiplies twice as fast on CPUs without VNNI) into
+     `--conv-weight-bits 7`, which the vpmaddubsw kernel multiplies twice as fast on CPUs without VNNI) into
      OUT/compressed/;
   2. measures accuracy on the Fashion-MNIST test set (default model, all 10,000 images) or, for the
      classifiers with random weights, top-1 agreement and mean cosine similarity with the fp32
@@ -59,7 +59,7 @@ def prepare(name, src, out_dir, calib, reuse):
     if not (reuse and os.path.isfile(fp16)):
         run_text([edgerun(), "convert", src, "--fp16", "-o", fp16])
     log = ""
-    for path, extra in ((int8, []), (int8w7, ["--weight-bits", "7"])):
+    for path, extra in ((int8, []), (int8w7, ["--conv-weight-bits", "7"])):
         if not (reuse and os.path.isfile(path)):
             out = run_text([edgerun(), "quantize", src, "-c", "fashion-mnist", "--limit", str(calib), "-o", path]
                            + extra + pre)
@@ -197,7 +197,7 @@ def write_markdown(path, models, meta, threads):
         "Quality: Fashion-MNIST model: top-1 accuracy on the 10,000 test images. Classifiers (random weights): "
         f"top-1 agreement with fp32 and mean cosine similarity of the outputs on {meta['agree']} test images.",
         "",
-        "| model | fp32 MB | fp16 MB (x) | int8 MB (x) | fp16 quality | int8 quality | int8 7-bit weights quality |",
+        "| model | fp32 MB | fp16 MB (x) | int8 MB (x) | fp16 quality | int8 quality | int8 w7 quality |",
         "|---|---:|---:|---:|---|---|---|",
     ]
 
@@ -212,7 +212,7 @@ def write_markdown(path, models, meta, threads):
         lines.append(f"| {m['name']} | {fmt(s['fp32'])} | {fmt(s['fp16'])} ({fmt(ratio(s['fp16'], s['fp32']))}) | "
                      f"{fmt(s['int8'])} ({fmt(ratio(s['int8'], s['fp32']))}) | {q(m, 'fp16_quality')} | "
                      f"{q(m, 'int8_quality')} | {q(m, 'int8w7_quality')} |")
-    lines += ["", "p50 latency (ms) and ratios (below 1 means edgerun int8 is faster; w7: 7-bit weights, the same "
+    lines += ["", "p50 latency (ms) and ratios (below 1 means edgerun int8 is faster; w7: 7-bit convolution weights, the same "
               "file for both runtimes):", "",
               "| model | threads | edgerun fp32 | edgerun fp16 | edgerun int8 | edgerun int8 w7 | ORT fp32 | ORT int8 | "
               "ORT int8 w7 | int8 / ORT fp32 | int8 / ORT int8 | int8 w7 / ORT fp32 | int8 w7 / ORT int8 w7 |",

@@ -33,10 +33,10 @@ struct QuantizeOptions {
   // [N, C, 1, 1] inputs), folding the inverse scale into the weights, so that per-tensor int8 ranges
   // fit every channel.
   bool equalize_channels = true;
-  // Bits of the symmetric weights (2..8): 7 keeps every pair of weights small enough for the int8
-  // kernel that multiplies with vpmaddubsw on CPUs without VNNI (twice the multiply-adds per
-  // instruction), at a small cost in accuracy.
-  int weight_bits = 8;
+  // Bits of the symmetric weights of ungrouped convolutions (2..8; other layers keep 8): 7 keeps every
+  // pair of weights small enough for the int8 kernel that multiplies with vpmaddubsw on CPUs without
+  // VNNI (twice the multiply-adds per instruction), at a small cost in accuracy.
+  int conv_weight_bits = 8;
   // Node names or op types left in float32.
   std::vector<std::string> exclude;
   // Automatic mode: keeps layers in float32 until the quantized model's outputs on the calibration

@@ -229,6 +229,12 @@ struct Int8Weights {
   float scale_of(int64_t i) const { return scale[static_cast<size_t>((i / inner) % channels)]; }
 };
 
+// Bits of a layer's weights: `conv_bits` for ungrouped convolutions (the int8 GEMM kernel, whose
+// vpmaddubsw path 7-bit weights select), 8 elsewhere (depthwise and Gemm kernels gain nothing).
+int weight_bits_of(const Node& n, int conv_bits) {
+  return n.op_type == "Conv" && n.attr_int("group", 1) == 1 ? conv_bits : 8;
+}
+
 Int8Weights quantize_weights(const Tensor& w, int64_t axis, int bits) {
   const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
   Int8Weights q;
@@ -259,8 +265,8 @@ std::set<size_t> left_out(const std::vector<Candidate>& all, const std::vector<C
 
 class QdqWriter {
  public:
-  QdqWriter(const Graph& src, const std::map<std::string, QuantParams>& params, int weight_bits)
-      : src_(src), params_(params), weight_bits_(weight_bits), names_(src), out_(src) {
+  QdqWriter(const Graph& src, const std::map<std::string, QuantParams>& params, int conv_weight_bits)
+      : src_(src), params_(params), conv_weight_bits_(conv_weight_bits), names_(src), out_(src) {
     out_.nodes.clear();
   }
 
@@ -332,7 +338,7 @@ class QdqWriter {
     const std::string w_name = n.inputs[c.weight];
     const Tensor& w = *constant_value(src_, w_name);
     const int64_t axis = stored_weight_axis(src_, c);
-    const Int8Weights qw = quantize_weights(w, axis, weight_bits_);
+    const Int8Weights qw = quantize_weights(w, axis, weight_bits_of(n, conv_weight_bits_));
     Tensor scale(DType::kFloat32, axis >= 0 ? Shape{qw.channels} : Shape{});
     std::copy(qw.scale.begin(), qw.scale.end(), scale.data<float>());
     auto weight_it = weight_dq_.find(w_name);
@@ -380,7 +386,7 @@ class QdqWriter {
 
   const Graph& src_;
   const std::map<std::string, QuantParams>& params_;
-  const int weight_bits_;
+  const int conv_weight_bits_;
   UniqueNames names_;
   Graph out_;
   std::set<std::string> quantized_;
@@ -516,7 +522,7 @@ void correct_biases(Graph& g, const std::map<std::string, QuantParams>& params, 
   UniqueNames names(g);
   const auto all = find_candidates(g);
   const auto active = usable(g, all, params, exclude);
-  QdqWriter writer(g, params, opt.weight_bits);
+  QdqWriter writer(g, params, opt.conv_weight_bits);
   const Graph qdq = writer.build(active, left_out(all, active));
   std::vector<const Candidate*> layers;
   std::vector<std::string> watched;
@@ -550,7 +556,7 @@ void correct_biases(Graph& g, const std::map<std::string, QuantParams>& params, 
     const size_t xi = slot.at(c->activations[0]), qi = slot.at(writer.dequantized().at(c->activations[0]));
     if (counts[xi] == 0 || counts[qi] == 0) continue;
     const Tensor& w = *constant_value(g, n.inputs[c->weight]);
-    const Int8Weights qw = quantize_weights(w, stored_weight_axis(g, *c), opt.weight_bits);
+    const Int8Weights qw = quantize_weights(w, stored_weight_axis(g, *c), weight_bits_of(n, opt.conv_weight_bits));
   const auto wq = [&](int64_t i) { return qw.values[static_cast<size_t>(i)] * qw.scale_of(i); };
     const bool conv = n.op_type == "Conv";
     const int64_t out = conv ? w.dim(0) : w.dim(c->weight_axis);
@@ -814,8 +820,9 @@ double cosine_similarity(const Tensor& a, const Tensor& b) {
 
 QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& calibration, const QuantizeOptions& opt,
                               const std::string& out_path) {
-  if (opt.weight_bits < 2 || opt.weight_bits > 8)
-    throw Error(ErrorCode::kInvalidArgument, "weight bits must be in 2..8, got " + std::to_string(opt.weight_bits));
+  if (opt.conv_weight_bits < 2 || opt.conv_weight_bits > 8)
+    throw Error(ErrorCode::kInvalidArgument,
+                "convolution weight bits must be in 2..8, got " + std::to_string(opt.conv_weight_bits));
   if (opt.percentile <= 50 || opt.percentile > 100)
     throw Error(ErrorCode::kInvalidArgument, "percentile must be in (50, 100], got " + fmt(opt.percentile, 3));
   check_samples(model, calibration);
@@ -846,7 +853,7 @@ QuantizeReport quantize_model(const Model& model, const std::vector<Sample>& cal
   std::set<size_t> kept;  // candidates the automatic mode keeps in float32
   auto build = [&](std::vector<Candidate>* active_out) {
     auto active = usable(corrected, all_corrected, params, exclude, kept);
-    QdqWriter writer(corrected, params, opt.weight_bits);
+    QdqWriter writer(corrected, params, opt.conv_weight_bits);
     Graph out = writer.build(active, left_out(all, active));
     if (active_out) *active_out = std::move(active);
     return out;

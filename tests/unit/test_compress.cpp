@@ -239,6 +239,30 @@ TEST(Quantize, WritesQdqModelCloseToFloat) {
   EXPECT_GT(r.mean_cosine, 0.995);
 }
 
+TEST(Quantize, SevenBitConvolutionWeightsOnlyWhereTheGemmKernelRuns) {
+  auto model = load(small_cnn());
+  QuantizeOptions o = quiet();
+  o.conv_weight_bits = 7;
+  const std::string out = temp_path("small_int8_w7.onnx");
+  const QuantizeReport r = quantize_model(*model, samples(32, 1), o, out);
+  auto q = Model::load(out);
+  auto max_abs = [&](const std::string& name) {
+    const Tensor& t = q->graph().initializers.at(name);
+    EXPECT_EQ(t.dtype(), DType::kInt8);
+    int m = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::abs(int(t.data<int8_t>()[i])));
+    return m;
+  };
+  EXPECT_EQ(max_abs("w1_quantized"), 63);  // ungrouped convolutions: 7 bits
+  EXPECT_EQ(max_abs("w2_quantized"), 63);
+  EXPECT_EQ(max_abs("wf_quantized"), 127);  // Gemm keeps 8
+  Session fs(model, SessionOptions{1}), qs(q, SessionOptions{1});
+  for (const auto& s : samples(16, 99)) EXPECT_GT(cosine_similarity(fs.run(s)[0], qs.run(s)[0]), 0.99);
+  EXPECT_GT(r.mean_cosine, 0.99);
+  o.conv_weight_bits = 9;
+  EXPECT_THROW(quantize_model(*model, samples(4, 1), o, temp_path("bad_bits.onnx")), Error);
+}
+
 TEST(Quantize, ExcludedOpTypesStayFloat) {
   auto model = load(small_cnn());
   const std::string out = temp_path("small_int8_nogemm.onnx");

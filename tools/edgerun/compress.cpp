@@ -64,9 +64,9 @@ CLI::App* add_quantize_command(CLI::App& app, CompressOptions& o) {
   cmd->add_option("--exclude", o.exclude, "Node names or op types to keep in float32 (repeatable)");
   cmd->add_flag("--no-equalization", o.no_equalization,
                 "Do not rescale convolution inputs per channel where it is free (squeeze-excitation products, [N, C, 1, 1] inputs)");
-  cmd->add_option("--weight-bits", o.weight_bits,
-                  "Bits of the symmetric weights (default 8; 7 lets CPUs without VNNI multiply with vpmaddubsw, "
-                  "about twice as fast, at a small accuracy cost)")
+  cmd->add_option("--conv-weight-bits", o.conv_weight_bits,
+                  "Bits of ungrouped convolutions' weights (default 8; 7 lets CPUs without VNNI multiply them with "
+                  "vpmaddubsw, about twice as fast, at a small accuracy cost)")
       ->check(CLI::Range(2, 8));
   cmd->add_flag("--no-bias-correction", o.no_bias_correction,
                 "Keep the float biases (default: subtract the mean shift int8 rounding adds to each layer's outputs)");
@@ -107,7 +107,7 @@ int run_quantize(const CompressOptions& o) {
   q.automatic = opts.automatic;
   q.bias_correction = !opts.no_bias_correction;
   q.equalize_channels = !opts.no_equalization;
-  q.weight_bits = opts.weight_bits;
+  q.conv_weight_bits = opts.conv_weight_bits;
   q.min_cosine = opts.min_cosine;
   q.min_top1_agreement = opts.min_agreement;
   q.num_threads = opts.threads;

@@ -18,7 +18,7 @@ struct CompressOptions {
   double percentile = 99.99;
   std::vector<std::string> exclude;
   bool automatic = false, fp16 = false, all_layers = false, no_bias_correction = false, no_equalization = false;
-  int weight_bits = 8;
+  int conv_weight_bits = 8;
   double min_cosine = 0.995, min_agreement = 0.99;
   int threads = 0;
   DataSpec data;

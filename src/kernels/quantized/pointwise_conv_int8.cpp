@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "runtime/thread_pool.h"
 
@@ -191,15 +192,12 @@ void PointwiseConvInt8::pack(const int8_t* weights, int64_t n, int64_t k, const 
   // vpmaddubsw adds two products of an unsigned byte (up to 255) and a weight into an int16, saturating
   // above 32767: exact when no k-pair of same-sign weights exceeds 128 in magnitude (7-bit weights, as
   // quantizers write for CPUs without VNNI, always pass; opposite signs can never reach it).
-  unsigned_rows_ = true;
-  for (int64_t m = 0; m < n && unsigned_rows_; ++m)
-    for (int64_t i = 0; i + 1 < k; i += 2) {
-      const int w0 = weights[m * k + i], w1 = weights[m * k + i + 1];
-      if ((w0 > 0) == (w1 > 0) && std::abs(w0) + std::abs(w1) > 128) {
-        unsigned_rows_ = false;
-        break;
-      }
-    }
+  // Same signs give a pair sum up to 255 * |w0 + w1|, opposite signs 255 * max(|w0|, |w1|) <= 255 * 128:
+  // so the test is |w0 + w1| <= 128 for every pair (branch-free, it vectorizes).
+  int worst = 0;
+  for (int64_t m = 0; m < n; ++m)
+    for (int64_t i = 0; i + 1 < k; i += 2) worst = std::max(worst, std::abs(weights[m * k + i] + weights[m * k + i + 1]));
+  unsigned_rows_ = worst <= 128;
   steps_ = unsigned_rows_ ? (k + 3) / 4 : (k + 1) / 2;
   const int64_t per_step = unsigned_rows_ ? 4 : 2;  // k values per step
   packed_.clear();
@@ -210,16 +208,21 @@ void PointwiseConvInt8::pack(const int8_t* weights, int64_t n, int64_t k, const 
   scale_.assign(static_cast<size_t>(blocks_ * kBlock), 0.f);
   // Unsigned rows hold x + 128: their products exceed the true ones by 128 * sum_k w.
   const int32_t x_offset = static_cast<int32_t>(x_zero_point) + (unsigned_rows_ ? 128 : 0);
+  // Column m's k values go per_step at a time, kBlock * per_step apart.
+  auto scatter = [&](auto* dst, int64_t m, auto step) {
+    constexpr int64_t kStep = decltype(step)::value;
+    const int8_t* w = weights + m * k;
+    auto* out = dst + ((m / kBlock) * steps_ * kBlock + m % kBlock) * kStep;
+    int64_t i = 0;
+    for (; i + kStep <= k; i += kStep, out += kBlock * kStep)
+      for (int64_t j = 0; j < kStep; ++j) out[j] = w[i + j];
+    for (int64_t j = 0; i + j < k; ++j) out[j] = w[i + j];
+  };
   for (int64_t m = 0; m < n; ++m) {
-    const int64_t b = m / kBlock, c = m % kBlock;
     int32_t sum = 0;
-    for (int64_t i = 0; i < k; ++i) {
-      const int8_t v = weights[m * k + i];
-      sum += v;
-      const size_t at = static_cast<size_t>(((b * steps_ + i / per_step) * kBlock + c) * per_step + i % per_step);
-      if (unsigned_rows_) packed_u8_[at] = v;
-      else packed_[at] = v;
-    }
+    for (int64_t i = 0; i < k; ++i) sum += weights[m * k + i];
+    if (unsigned_rows_) scatter(packed_u8_.data(), m, std::integral_constant<int64_t, 4>{});
+    else scatter(packed_.data(), m, std::integral_constant<int64_t, 2>{});
     bias_[m] = (bias ? bias[m] : 0) - x_offset * sum;
     scale_[m] = x_scale * w_scales[m] / y_scale;  // as XNNPACK computes its requantization scale
   }

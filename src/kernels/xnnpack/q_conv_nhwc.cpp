@@ -112,9 +112,11 @@ class QConvNhwc final : public Kernel {
     // XNNPACK reads [group][M/group][kH][kW][C/group]: move the input channel innermost.
     const int64_t group_in = w[1], taps = w[2] * w[3];
     std::vector<int8_t> ohwi(static_cast<size_t>(shape_numel(w)));
-    for (int64_t m = 0; m < out_channels; ++m)
-      for (int64_t c = 0; c < group_in; ++c)
-        for (int64_t t = 0; t < taps; ++t) ohwi[(m * taps + t) * group_in + c] = weights[(m * group_in + c) * taps + t];
+    if (taps == 1) std::memcpy(ohwi.data(), weights, ohwi.size());
+    else
+      for (int64_t m = 0; m < out_channels; ++m)
+        for (int64_t c = 0; c < group_in; ++c)
+          for (int64_t t = 0; t < taps; ++t) ohwi[(m * taps + t) * group_in + c] = weights[(m * group_in + c) * taps + t];
     x_zero_point_ = xq.zero_point;
     if (pointwise_) {  // rows of [kH][kW][C] values: the OHWI weights are [M][K] as they are
       pointwise_conv_.pack(ohwi.data(), out_channels, row_, bias, w_scales.data(), xq.zero_point, xq.scale,
