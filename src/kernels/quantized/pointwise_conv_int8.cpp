@@ -139,7 +139,7 @@ void widen_rows(const int8_t* x, int16_t* x16, int64_t rows, int64_t k, int64_t 
 // Output columns [block_begin * 16, block_end * 16) of `rows` rows.
 // X rows of `Row` (int16, or unsigned bytes), `steps` k-pairs or k-quads each, `stride` apart.
 template <typename Row, typename Weight>
-__attribute__((target("avx2"))) void gemm_avx2(const Row* x16, int8_t* y, int64_t rows, int64_t steps, int64_t stride,
+__attribute__((target("avx2"))) void gemm_avx2(const Row* x, int8_t* y, int64_t rows, int64_t steps, int64_t stride,
                                               int64_t n, int64_t block_begin, int64_t block_end,
                                               const Weight* packed, const int32_t* bias, const float* scale,
                                               int32_t y_zero_point, float y_lo, float y_hi) {
@@ -154,7 +154,7 @@ __attribute__((target("avx2"))) void gemm_avx2(const Row* x16, int8_t* y, int64_
     for (int64_t r0 = 0; r0 < rows; r0 += kTileRows) {
       const int64_t valid = std::min(kTileRows, rows - r0);
       const Row* a[kTileRows];  // rows past the end repeat the last one (computed, not stored)
-      for (int64_t r = 0; r < kTileRows; ++r) a[r] = x16 + (r0 + std::min(r, valid - 1)) * stride;
+      for (int64_t r = 0; r < kTileRows; ++r) a[r] = x + (r0 + std::min(r, valid - 1)) * stride;
       tile_6x16(a, w, steps, acc);
       for (int64_t r = 0; r < valid; ++r) {
         const __m128i q = requantize_16(acc[r][0], acc[r][1], bias + col, scale + col, lo, hi, zero_point);
@@ -190,10 +190,8 @@ void PointwiseConvInt8::pack(const int8_t* weights, int64_t n, int64_t k, const 
   k_ = k;
   blocks_ = (n + kBlock - 1) / kBlock;
   // vpmaddubsw adds two products of an unsigned byte (up to 255) and a weight into an int16, saturating
-  // above 32767: exact when no k-pair of same-sign weights exceeds 128 in magnitude (7-bit weights, as
-  // quantizers write for CPUs without VNNI, always pass; opposite signs can never reach it).
-  // Same signs give a pair sum up to 255 * |w0 + w1|, opposite signs 255 * max(|w0|, |w1|) <= 255 * 128:
-  // so the test is |w0 + w1| <= 128 for every pair (branch-free, it vectorizes).
+  // above 32767. A pair of same-sign weights reaches 255 * |w0 + w1|, of opposite signs at most
+  // 255 * 128 = 32640: the path is exact when |w0 + w1| <= 128 for every pair (any 7-bit weights).
   int worst = 0;
   for (int64_t m = 0; m < n; ++m)
     for (int64_t i = 0; i + 1 < k; i += 2) worst = std::max(worst, std::abs(weights[m * k + i] + weights[m * k + i + 1]));
