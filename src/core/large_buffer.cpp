@@ -1,6 +1,7 @@
 #include "core/large_buffer.h"
 
 #include <cstdint>
+#include <cstring>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -33,8 +34,12 @@ bool use_mapping(size_t bytes) {
 
 }  // namespace
 
-void* allocate_buffer(size_t bytes) noexcept {
-  if (!use_mapping(bytes)) return ::operator new(bytes ? bytes : 1, std::align_val_t(64), std::nothrow);
+void* allocate_buffer(size_t bytes, bool zero) noexcept {
+  if (!use_mapping(bytes)) {
+    void* p = ::operator new(bytes ? bytes : 1, std::align_val_t(64), std::nothrow);
+    if (p && zero) std::memset(p, 0, bytes);
+    return p;
+  }
 #if defined(__linux__)
   // Map one huge page more than needed, keep the 2 MiB-aligned part: only aligned 2 MiB ranges can
   // be backed by huge pages.
@@ -63,6 +68,13 @@ void release_buffer(void* p, size_t bytes) noexcept {
 #if defined(__linux__)
   ::munmap(p, mapped_size(bytes));
 #endif
+}
+
+std::shared_ptr<void> shared_buffer(size_t bytes, bool zero) {
+  void* p = allocate_buffer(bytes, zero);
+  if (!p) return nullptr;
+  // shared_ptr releases p itself if its control block cannot be allocated.
+  return std::shared_ptr<void>(p, [bytes](void* q) { release_buffer(q, bytes); });
 }
 
 }  // namespace edgerun

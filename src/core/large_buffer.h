@@ -5,6 +5,7 @@
 // separate fault: 100 MB took 90 ms to first touch on this machine, against 13-16 ms on 2 MiB pages.
 #pragma once
 #include <cstddef>
+#include <memory>
 #include <new>
 
 namespace edgerun {
@@ -12,10 +13,12 @@ namespace edgerun {
 // Sizes from this on get their own 2 MiB-aligned mapping; smaller ones come from operator new.
 constexpr size_t kLargeBufferBytes = size_t{2} << 20;
 
-// `bytes` of zeroed memory for sizes >= kLargeBufferBytes, uninitialized 64-byte-aligned heap memory
-// below; null when out of memory. Release with release_buffer and the same size.
-void* allocate_buffer(size_t bytes) noexcept;
+// `bytes` of 64-byte-aligned memory, zeroed when `zero` (fresh mappings already are); null when out
+// of memory. Release with release_buffer and the same size.
+void* allocate_buffer(size_t bytes, bool zero) noexcept;
 void release_buffer(void* p, size_t bytes) noexcept;
+// The same, owned: the deleter releases it. Null when out of memory.
+std::shared_ptr<void> shared_buffer(size_t bytes, bool zero);
 
 // For std::vector of packed weights.
 template <typename T>
@@ -26,7 +29,7 @@ struct LargeBufferAllocator {
   LargeBufferAllocator(const LargeBufferAllocator<U>&) {}
   T* allocate(size_t n) {
     if (n > static_cast<size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
-    void* p = allocate_buffer(n * sizeof(T));
+    void* p = allocate_buffer(n * sizeof(T), false);  // the vector initializes its elements
     if (!p) throw std::bad_alloc();
     return static_cast<T*>(p);
   }

@@ -85,18 +85,10 @@ Tensor::Tensor(DType dtype, Shape shape, bool zero) : dtype_(dtype), shape_(std:
   // 64-byte alignment suits AVX-512 loads; the tail slack lets vector kernels (XNNPACK) read past
   // the last element without leaving the allocation.
   const size_t bytes = nbytes() + 64;
-  void* p = allocate_buffer(bytes);
-  if (!p) throw Error(ErrorCode::kRuntime, "out of memory allocating a tensor of shape " + shape_str(shape_));
-  const bool zeroed = bytes >= kLargeBufferBytes;  // fresh pages
-  if (zero && !zeroed) std::memset(p, 0, bytes);
-  else if (!zeroed) std::memset(static_cast<char*>(p) + nbytes(), 0, 64);  // the slack stays defined for vector reads
-  try {
-    storage_ = std::shared_ptr<void>(p, [bytes](void* q) { release_buffer(q, bytes); });
-  } catch (...) {
-    release_buffer(p, bytes);
-    throw;
-  }
-  data_ = p;
+  storage_ = shared_buffer(bytes, zero);
+  if (!storage_) throw Error(ErrorCode::kRuntime, "out of memory allocating a tensor of shape " + shape_str(shape_));
+  data_ = storage_.get();
+  if (!zero) std::memset(static_cast<char*>(data_) + nbytes(), 0, 64);  // the slack stays defined for vector reads
 }
 
 Tensor Tensor::borrow(DType dtype, Shape shape, void* data) {

@@ -25,15 +25,9 @@ struct Executor::StaticPlan {
 
 namespace {
 std::shared_ptr<void> aligned_buffer(size_t bytes) {
-  bytes = std::max<size_t>(bytes, 64);
-  void* p = allocate_buffer(bytes);
+  auto p = shared_buffer(std::max<size_t>(bytes, 64), false);
   if (!p) throw std::bad_alloc();
-  try {
-    return std::shared_ptr<void>(p, [bytes](void* q) { release_buffer(q, bytes); });
-  } catch (...) {
-    release_buffer(p, bytes);
-    throw;
-  }
+  return p;
 }
 // Output slots offered to every kernel; ONNX ops have at most five outputs except variadic ones.
 constexpr size_t kOutputSlots = 8;
