@@ -21,53 +21,35 @@ constexpr int64_t kChunkRows = kTileRows * 8;  // rows per parallel work item
 
 #ifdef EDGERUN_POINTWISE_AVX2
 
-// acc[r][h] = sum over k-pairs p of a[r][2p..2p+1] . w[p][h*8..h*8+7][0..1], for 6 rows.
-__attribute__((target("avx2"))) inline void tile_6x16(const int16_t* const a[kTileRows], const int16_t* w,
-                                                       int64_t k_pairs, __m256i acc[kTileRows][2]) {
-  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t p = 0; p < k_pairs; ++p, w += 2 * kBlock) {
-    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
-    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + kBlock));
-    int32_t pair;
-#define EDGERUN_ROW(R)                                             \
-  std::memcpy(&pair, a[R] + 2 * p, sizeof(pair));                  \
-  {                                                                \
-    const __m256i x = _mm256_set1_epi32(pair);                     \
-    c##R##0 = _mm256_add_epi32(c##R##0, _mm256_madd_epi16(x, w0)); \
-    c##R##1 = _mm256_add_epi32(c##R##1, _mm256_madd_epi16(x, w1)); \
-  }
-    EDGERUN_ROW(0)
-    EDGERUN_ROW(1)
-    EDGERUN_ROW(2)
-    EDGERUN_ROW(3)
-    EDGERUN_ROW(4)
-    EDGERUN_ROW(5)
-#undef EDGERUN_ROW
-  }
-  acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11, acc[2][0] = c20, acc[2][1] = c21;
-  acc[3][0] = c30, acc[3][1] = c31, acc[4][0] = c40, acc[4][1] = c41, acc[5][0] = c50, acc[5][1] = c51;
+// One k-step's products of a broadcast row value x and the weights of 8 columns, summed per column into
+// int32: int16 k-pairs by vpmaddwd, or unsigned-byte k-quads by vpmaddubsw (32 byte pairs into 16 int16
+// pair sums, twice the multiply-adds per instruction) then vpmaddwd by ones. vpmaddubsw's pair sums
+// saturate above 32767; pack() takes that path only for weights where no pair can get there.
+__attribute__((target("avx2"))) inline __m256i step_products(__m256i x, __m256i w, const int16_t*) {
+  return _mm256_madd_epi16(x, w);
+}
+__attribute__((target("avx2"))) inline __m256i step_products(__m256i x, __m256i w, const uint8_t*) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), _mm256_set1_epi16(1));
 }
 
-// The same from unsigned rows (x + 128) and int8 weights packed as k-quads for 16 columns: vpmaddubsw
-// multiplies 32 byte pairs at once into 16 int16 pair sums, vpmaddwd adds those pairwise into the
-// column sums: twice the multiply-adds of vpmaddwd on int16 per instruction. A pair sum saturates
-// above 32767; pack() takes this path only for weights where no pair can get there.
-__attribute__((target("avx2"))) inline void tile_6x16(const uint8_t* const a[kTileRows], const int8_t* w,
-                                                       int64_t k_quads, __m256i acc[kTileRows][2]) {
-  const __m256i ones = _mm256_set1_epi16(1);
+// acc[r][h] = sum over k-steps s of row r's step s . w[s][h*8..h*8+7], for 6 rows. Both layouts take 4
+// bytes of a row (an int16 k-pair or a byte k-quad) and 64 bytes of weights (16 columns) a step.
+template <typename Row, typename Weight>
+__attribute__((target("avx2"))) inline void tile_6x16(const Row* const a[kTileRows], const Weight* w, int64_t steps,
+                                                       __m256i acc[kTileRows][2]) {
+  constexpr int64_t kRowStep = 4 / sizeof(Row), kWeightStep = 64 / sizeof(Weight);
   __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t q = 0; q < k_quads; ++q, w += 4 * kBlock) {
+  for (int64_t s = 0; s < steps; ++s, w += kWeightStep) {
     const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
-    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2 * kBlock));
-    int32_t quad;
-#define EDGERUN_ROW(R)                                                                        \
-  std::memcpy(&quad, a[R] + 4 * q, sizeof(quad));                                             \
-  {                                                                                           \
-    const __m256i x = _mm256_set1_epi32(quad);                                                \
-    c##R##0 = _mm256_add_epi32(c##R##0, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w0), ones)); \
-    c##R##1 = _mm256_add_epi32(c##R##1, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w1), ones)); \
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + kWeightStep / 2));
+    int32_t step;
+#define EDGERUN_ROW(R)                                                               \
+  std::memcpy(&step, a[R] + kRowStep * s, sizeof(step));                             \
+  {                                                                                  \
+    const __m256i x = _mm256_set1_epi32(step);                                       \
+    c##R##0 = _mm256_add_epi32(c##R##0, step_products(x, w0, static_cast<Row*>(nullptr))); \
+    c##R##1 = _mm256_add_epi32(c##R##1, step_products(x, w1, static_cast<Row*>(nullptr))); \
   }
     EDGERUN_ROW(0)
     EDGERUN_ROW(1)
@@ -110,14 +92,7 @@ __attribute__((target("avx2"))) void to_unsigned_avx2(const int8_t* src, uint8_t
   for (; c + 32 <= n; c += 32)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + c),
                         _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + c)), flip));
-  // Short rows (a 7x7 stem gathers 21 bytes at a time) go 8 bytes per step.
-  for (; c + 8 <= n; c += 8) {
-    uint64_t v;
-    std::memcpy(&v, src + c, 8);
-    v ^= 0x8080808080808080ull;
-    std::memcpy(dst + c, &v, 8);
-  }
-  for (; c < n; ++c) dst[c] = static_cast<uint8_t>(src[c] ^ 0x80);
+  PointwiseConvInt8::to_unsigned_words(src + c, dst + c, n - c);
 }
 
 // Rows as unsigned bytes, K padded to the stride with zeros.
@@ -269,7 +244,7 @@ void PointwiseConvInt8::to_unsigned_long(const int8_t* src, uint8_t* dst, int64_
 #ifdef EDGERUN_POINTWISE_AVX2
   to_unsigned_avx2(src, dst, n);
 #else
-  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<uint8_t>(src[i] ^ 0x80);
+  to_unsigned_words(src, dst, n);
 #endif
 }
 

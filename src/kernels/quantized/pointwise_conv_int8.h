@@ -5,7 +5,7 @@
 // vpmaddwd adds into final column sums (6 rows x 16 columns per tile) and nothing is reduced across
 // lanes. Where the weights allow it exactly (no k-pair of same-sign weights over 128 in magnitude: any
 // 7-bit weights), rows are unsigned bytes (x + 128) and weights int8 k-quads, multiplied by vpmaddubsw:
-// twice the multiply-adds per instruction, 1.85x the int16 kernel's rate in a tile benchmark here.
+// twice the multiply-adds per instruction, 1.8-1.9x the fp32 FMA tile's rate here (bench/multiply_rates.cpp).
 // Requantization is XNNPACK's "fp32" scheme: float(acc) * scale[n], rounded to nearest even,
 // plus the output zero point, clamped.
 #pragma once
@@ -45,7 +45,12 @@ class PointwiseConvInt8 {
   static void widen(const int8_t* src, int16_t* dst, int64_t n);
   // Inline for the short runs im2col copies (a 7x7 stem over 3 channels: 21 bytes).
   static void to_unsigned(const int8_t* src, uint8_t* dst, int64_t n) {
-    if (n >= 64) return to_unsigned_long(src, dst, n);
+    if (n >= 64) to_unsigned_long(src, dst, n);
+    else to_unsigned_words(src, dst, n);
+  }
+  static void to_unsigned_long(const int8_t* src, uint8_t* dst, int64_t n);
+  // 8 bytes a step: short runs, and the tails of long ones.
+  static void to_unsigned_words(const int8_t* src, uint8_t* dst, int64_t n) {
     int64_t c = 0;
     for (; c + 8 <= n; c += 8) {
       uint64_t v;
@@ -55,7 +60,6 @@ class PointwiseConvInt8 {
     }
     for (; c < n; ++c) dst[c] = static_cast<uint8_t>(src[c] ^ 0x80);
   }
-  static void to_unsigned_long(const int8_t* src, uint8_t* dst, int64_t n);
 
   // Work items of run(), public for its thread-pool trampolines: one chunk of rows prepared, and the
   // output columns of one group of 16-column blocks for one chunk.
