@@ -7,12 +7,15 @@
 //  - AVX2 CPUs, group 1: PointwiseConvInt8 (see its header), directly on the input for 1x1 stride-1
 //    convolutions, otherwise on im2col rows of kH*kW*C values gathered (widened to int16) into the
 //    scratch; about 15 % faster than XNNPACK's int8 igemm here, and far faster for few channels.
-//  - otherwise XNNPACK's qc8 convolution (grouped and depthwise convolutions always). Convolutions with
+//  - AVX2 CPUs, depthwise (group == channels == output channels; up to 64 taps, rows not dilated):
+//    DepthwiseConvInt8.
+//  - otherwise XNNPACK's qc8 convolution (other grouped convolutions always). Convolutions with
 //    fewer than 8 input channels (3-channel stems) still go through im2col and a 1x1 qc8 operator:
 //    XNNPACK pads every kernel tap's channels to 8, the gathered rows only once.
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/quantized/depthwise_conv_int8.h"
 #include "kernels/quantized/pointwise_conv_int8.h"
 #include "kernels/reference/window_geometry.h"
 #include "kernels/xnnpack/int8_params.h"
@@ -58,6 +61,8 @@ class QConvNhwc final : public Kernel {
     im2col_ = group_ == 1 && !unit_window &&
               ((channels < kIm2colMaxChannels && w[2] * w[3] > 1) || PointwiseConvInt8::supported());
     pointwise_ = PointwiseConvInt8::supported() && group_ == 1;
+    depthwise_ = DepthwiseConvInt8::supported() && group_ == channels && out_channels == channels &&
+                 DepthwiseConvInt8::handles(w[2], w[3], g.dilation[0]);
     if (!pointwise_ && im2col_) ctx.request_scratch(static_cast<size_t>(pixels_ * row_) + XNN_EXTRA_BYTES);
     const std::vector<int64_t> pads = {g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1]};
     if (!(prepared_ && pads == pads_)) {  // else the same operator (and packed weights) for new input sizes
@@ -67,11 +72,31 @@ class QConvNhwc final : public Kernel {
     }
     // The pointwise kernel widens its rows to int16 in the scratch; im2col gathers straight into it.
     if (pointwise_) ctx.request_scratch(pointwise_conv_.scratch_bytes(pixels_));
+    if (depthwise_) {
+      ConvNhwcGeometry dg;
+      dg.batch = x[0];
+      dg.in_h = x[1];
+      dg.in_w = x[2];
+      dg.out_h = g.out[0];
+      dg.out_w = g.out[1];
+      dg.stride_h = g.stride[0];
+      dg.stride_w = g.stride[1];
+      dg.dilation_h = g.dilation[0];
+      dg.dilation_w = g.dilation[1];
+      dg.pad_top = g.pad_begin[0];
+      dg.pad_left = g.pad_begin[1];
+      depthwise_conv_.set_geometry(dg);
+      ctx.request_scratch(depthwise_conv_.scratch_bytes());
+    }
   }
 
   void run(RunContext& ctx) override {
     if (empty_) return;
     pthreadpool_t threads = pthreads_of(ctx);
+    if (depthwise_) {
+      depthwise_conv_.run(ctx.input(0).data<int8_t>(), ctx.output(0).data<int8_t>(), ctx.scratch(), ctx.threads());
+      return;
+    }
     if (pointwise_ && im2col_) {
       if (pointwise_conv_.unsigned_rows())
         gather_rows(ctx.input(0).data<int8_t>(), static_cast<uint8_t*>(ctx.scratch()), pointwise_conv_.row_stride(),
@@ -118,6 +143,11 @@ class QConvNhwc final : public Kernel {
         for (int64_t c = 0; c < group_in; ++c)
           for (int64_t t = 0; t < taps; ++t) ohwi[(m * taps + t) * group_in + c] = weights[(m * group_in + c) * taps + t];
     x_zero_point_ = xq.zero_point;
+    if (depthwise_) {  // ONNX layout [C][1][kH][kW] as it is
+      depthwise_conv_.pack(weights, channels, w[2], w[3], bias, w_scales.data(), xq.zero_point, xq.scale, yq.zero_point,
+                           yq.scale, range_.min, range_.max);
+      return;
+    }
     if (pointwise_) {  // rows of [kH][kW][C] values: the OHWI weights are [M][K] as they are
       pointwise_conv_.pack(ohwi.data(), out_channels, row_, bias, w_scales.data(), xq.zero_point, xq.scale,
                            yq.zero_point, yq.scale, range_.min, range_.max);
@@ -205,10 +235,11 @@ class QConvNhwc final : public Kernel {
   std::vector<int64_t> pads_;
   size_t batch_ = 0, height_ = 0, width_ = 0;
   bool empty_ = false;
-  bool im2col_ = false, pointwise_ = false, prepared_ = false;
+  bool im2col_ = false, pointwise_ = false, depthwise_ = false, prepared_ = false;
   WindowGeometry geometry_;
   int64_t channels_ = 0, row_ = 0, pixels_ = 0;
   PointwiseConvInt8 pointwise_conv_;
+  DepthwiseConvInt8 depthwise_conv_;
   int8_t x_zero_point_ = 0;
 };
 

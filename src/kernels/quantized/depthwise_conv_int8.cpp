@@ -1,0 +1,268 @@
+#include "kernels/quantized/depthwise_conv_int8.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/thread_pool.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define EDGERUN_DEPTHWISE_INT8_AVX2 1
+#endif
+
+namespace edgerun {
+namespace {
+
+constexpr int64_t kBlock = 16;  // channels per step
+// Below this many multiply-adds a convolution runs on the calling thread: waking the pool costs more.
+constexpr int64_t kMinParallelMacs = int64_t{1} << 15;
+
+// Lane i of the "low" and "high" int32 sums of a block holds these channels of it: vpunpcklwd and
+// vpunpckhwd interleave within each 128-bit lane.
+constexpr int64_t low_lane_channel(int64_t i) { return i < 4 ? i : i + 4; }
+constexpr int64_t high_lane_channel(int64_t i) { return i < 4 ? i + 4 : i + 8; }
+
+#ifdef EDGERUN_DEPTHWISE_INT8_AVX2
+#define EDGERUN_INT8_AVX2 __attribute__((target("avx2")))
+
+// 16 int8 outputs in channel order from a block's low and high sums (bias and scale in lane order).
+EDGERUN_INT8_AVX2 inline __m128i requantize_block(__m256i low, __m256i high, const int32_t* bias, const float* scale,
+                                                  __m256 lo, __m256 hi, __m256i zero_point) {
+  const __m256i* b = reinterpret_cast<const __m256i*>(bias);
+  __m256 f0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(low, _mm256_loadu_si256(b))), _mm256_loadu_ps(scale));
+  __m256 f1 =
+      _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(high, _mm256_loadu_si256(b + 1))), _mm256_loadu_ps(scale + 8));
+  f0 = _mm256_min_ps(_mm256_max_ps(f0, lo), hi);
+  f1 = _mm256_min_ps(_mm256_max_ps(f1, lo), hi);
+  const __m256i i0 = _mm256_add_epi32(_mm256_cvtps_epi32(f0), zero_point);
+  const __m256i i1 = _mm256_add_epi32(_mm256_cvtps_epi32(f1), zero_point);
+  // Per 128-bit lane: low's channels 0-3 (8-11) then high's 4-7 (12-15), so channel order.
+  const __m256i i16 = _mm256_packs_epi32(i0, i1);
+  return _mm_packs_epi16(_mm256_castsi256_si128(i16), _mm256_extracti128_si256(i16, 1));
+}
+
+// Channels [c, c + 16) of an input pixel as int16 (`valid` of them real), or the zero point for a pixel
+// in the padding (null).
+EDGERUN_INT8_AVX2 inline __m256i widen_block(const int8_t* pixel, int64_t c, int64_t valid, __m256i zero_point) {
+  if (!pixel) return zero_point;
+  if (valid == kBlock) return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pixel + c)));
+  alignas(16) int8_t part[kBlock] = {};  // past the last channel: any value, its weights are zero
+  std::memcpy(part, pixel + c, static_cast<size_t>(valid));
+  return _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(part)));
+}
+
+// One padded column of a row pair: `top` and `bottom` are the two input pixels (null in the padding,
+// which holds the zero point), `out` its 32 int16 of block 0, those of the next block `block_step` on.
+EDGERUN_INT8_AVX2 void pair_column(const int8_t* top, const int8_t* bottom, int64_t channels, int64_t blocks,
+                                   int64_t block_step, int8_t x_zero_point, int16_t* out) {
+  const __m256i zero_point = _mm256_set1_epi16(x_zero_point);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t c = b * kBlock, valid = std::min(kBlock, channels - c);
+    const __m256i t = widen_block(top, c, valid, zero_point), u = widen_block(bottom, c, valid, zero_point);
+    __m256i* dst = reinterpret_cast<__m256i*>(out + b * block_step);
+    _mm256_storeu_si256(dst, _mm256_unpacklo_epi16(t, u));
+    _mm256_storeu_si256(dst + 1, _mm256_unpackhi_epi16(t, u));
+  }
+}
+
+struct RowArgs {
+  const int16_t* pairs[DepthwiseConvInt8::kMaxTaps];  // per kernel row pair: its row pair, block 0, column 0
+  const int16_t* w;                                   // packed weights of block 0
+  const int32_t* bias;
+  const float* scale;
+  int8_t* out;  // output row, pixel 0, channel 0
+  int64_t row_pairs, kernel_w, stride, dilation, out_w, channels, padded_cols;
+  float y_lo, y_hi;
+  int32_t y_zero_point;
+};
+
+// Blocks [b0, b1) of one output row; J kernel row pairs and KW kernel columns when known at compile
+// time, else 0.
+template <int J, int KW>
+EDGERUN_INT8_AVX2 void row_avx2(const RowArgs& a, int64_t b0, int64_t b1) {
+  const int64_t row_pairs = J > 0 ? J : a.row_pairs, kernel_w = KW > 0 ? KW : a.kernel_w;
+  const __m256 lo = _mm256_set1_ps(a.y_lo), hi = _mm256_set1_ps(a.y_hi);
+  const __m256i zero_point = _mm256_set1_epi32(a.y_zero_point);
+  const int64_t pixel_step = a.stride * 32, tap_step = a.dilation * 32, block_step = a.padded_cols * 32;
+  for (int64_t b = b0; b < b1; ++b) {
+    const int16_t* w = a.w + b * row_pairs * kernel_w * 32;
+    const int64_t c = b * kBlock, valid = std::min(kBlock, a.channels - c);
+    for (int64_t ox = 0; ox < a.out_w; ++ox) {
+      __m256i low = _mm256_setzero_si256(), high = low;
+      for (int64_t j = 0; j < row_pairs; ++j) {
+        const int16_t* z = a.pairs[j] + b * block_step + ox * pixel_step;
+        const int16_t* wj = w + j * kernel_w * 32;
+        for (int64_t kx = 0; kx < kernel_w; ++kx) {
+          const __m256i* zp = reinterpret_cast<const __m256i*>(z + kx * tap_step);
+          const __m256i* wp = reinterpret_cast<const __m256i*>(wj + kx * 32);
+          low = _mm256_add_epi32(low, _mm256_madd_epi16(_mm256_loadu_si256(zp), _mm256_loadu_si256(wp)));
+          high = _mm256_add_epi32(high, _mm256_madd_epi16(_mm256_loadu_si256(zp + 1), _mm256_loadu_si256(wp + 1)));
+        }
+      }
+      const __m128i q = requantize_block(low, high, a.bias + c, a.scale + c, lo, hi, zero_point);
+      int8_t* out = a.out + ox * a.channels + c;
+      if (valid == kBlock) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), q);
+      } else {
+        alignas(16) int8_t result[kBlock];
+        _mm_store_si128(reinterpret_cast<__m128i*>(result), q);
+        std::memcpy(out, result, static_cast<size_t>(valid));
+      }
+    }
+  }
+}
+
+#endif  // EDGERUN_DEPTHWISE_INT8_AVX2
+
+}  // namespace
+
+bool DepthwiseConvInt8::supported() {
+#ifdef EDGERUN_DEPTHWISE_INT8_AVX2
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return avx2;
+#else
+  return false;
+#endif
+}
+
+void DepthwiseConvInt8::pack(const int8_t* weights, int64_t channels, int64_t kernel_h, int64_t kernel_w,
+                             const int32_t* bias, const float* w_scales, int8_t x_zero_point, float x_scale,
+                             int8_t y_zero_point, float y_scale, int8_t y_min, int8_t y_max) {
+  channels_ = channels;
+  kernel_h_ = kernel_h;
+  kernel_w_ = kernel_w;
+  row_pairs_ = kernel_h / 2 + 1;  // pairs of input rows an output row reads, whichever row it starts at
+  blocks_ = (channels + kBlock - 1) / kBlock;
+  packed_.assign(static_cast<size_t>(2 * blocks_ * row_pairs_ * kernel_w * 32), 0);
+  bias_.assign(static_cast<size_t>(blocks_ * kBlock), 0);
+  scale_.assign(static_cast<size_t>(blocks_ * kBlock), 0.f);
+  const int64_t taps = kernel_h * kernel_w;
+  auto lane_channel = [](int64_t b, int64_t lane) {  // lane 0-7 of the low sums, 8-15 of the high ones
+    return b * kBlock + (lane < 8 ? low_lane_channel(lane) : high_lane_channel(lane - 8));
+  };
+  for (int64_t b = 0; b < blocks_; ++b) {
+    for (int64_t lane = 0; lane < kBlock; ++lane) {
+      const int64_t ch = lane_channel(b, lane);
+      if (ch >= channels) continue;
+      const int64_t half = lane / 8, i = lane % 8;
+      // An output row whose kernel starts at an odd input row reads it as the second of a pair.
+      for (int64_t odd = 0; odd < 2; ++odd)
+        for (int64_t j = 0; j < row_pairs_; ++j)
+          for (int64_t e = 0; e < 2; ++e) {
+            const int64_t ky = 2 * j + e - odd;
+            if (ky < 0 || ky >= kernel_h) continue;
+            for (int64_t kx = 0; kx < kernel_w; ++kx)
+              packed_[((((odd * blocks_ + b) * row_pairs_ + j) * kernel_w + kx) * 2 + half) * 16 + 2 * i + e] =
+                  weights[ch * taps + ky * kernel_w + kx];
+          }
+      int32_t sum = 0;
+      for (int64_t t = 0; t < taps; ++t) sum += weights[ch * taps + t];
+      bias_[b * kBlock + lane] = (bias ? bias[ch] : 0) - static_cast<int32_t>(x_zero_point) * sum;
+      scale_[b * kBlock + lane] = x_scale * w_scales[ch] / y_scale;  // as XNNPACK computes its requantization scale
+    }
+  }
+  x_zero_point_ = x_zero_point;
+  y_zero_point_ = y_zero_point;
+  y_lo_ = static_cast<float>(static_cast<int32_t>(y_min) - y_zero_point);
+  y_hi_ = static_cast<float>(static_cast<int32_t>(y_max) - y_zero_point);
+}
+
+void DepthwiseConvInt8::set_geometry(const ConvNhwcGeometry& geometry) {
+  const ConvNhwcGeometry& g = geometry_ = geometry;
+  padded_cols_ = g.out_w > 0 ? (g.out_w - 1) * g.stride_w + (kernel_w_ - 1) * g.dilation_w + 1 : 0;
+  // Pair m holds padded rows 2m and 2m + 1; output row oy reads the pairs from its first row's on.
+  const int64_t last = g.out_h > 0 ? (g.out_h - 1) * g.stride_h / 2 + row_pairs_ - 1 : -1;
+  slot_of_pair_row_.assign(static_cast<size_t>(last + 1), -1);
+  pair_row_of_slot_.clear();
+  for (int64_t oy = 0; oy < g.out_h; ++oy)
+    for (int64_t j = 0; j < row_pairs_; ++j) slot_of_pair_row_[oy * g.stride_h / 2 + j] = 0;
+  for (int64_t m = 0; m <= last; ++m)
+    if (slot_of_pair_row_[m] == 0) {
+      slot_of_pair_row_[m] = static_cast<int64_t>(pair_row_of_slot_.size());
+      pair_row_of_slot_.push_back(m);
+    }
+  serial_ = g.batch * g.out_h * g.out_w * channels_ * kernel_h_ * kernel_w_ < kMinParallelMacs;
+}
+
+size_t DepthwiseConvInt8::scratch_bytes() const {
+  return static_cast<size_t>(geometry_.batch * static_cast<int64_t>(pair_row_of_slot_.size()) * padded_cols_ *
+                             blocks_ * 32) * sizeof(int16_t);
+}
+
+void DepthwiseConvInt8::pair_rows(const int8_t* x, int16_t* pairs, int64_t slot) const {
+#ifdef EDGERUN_DEPTHWISE_INT8_AVX2
+  const ConvNhwcGeometry& g = geometry_;
+  const int64_t slots = static_cast<int64_t>(pair_row_of_slot_.size());
+  const int64_t n = slot / slots, m = pair_row_of_slot_[slot % slots];
+  const int64_t iy0 = 2 * m - g.pad_top, iy1 = iy0 + 1;
+  const int8_t* image = x + n * g.in_h * g.in_w * channels_;
+  int16_t* out = pairs + slot * padded_cols_ * blocks_ * 32;
+  for (int64_t px = 0; px < padded_cols_; ++px, out += 32) {
+    const int64_t ix = px - g.pad_left;
+    const bool col_inside = ix >= 0 && ix < g.in_w;
+    const int8_t* top = col_inside && iy0 >= 0 && iy0 < g.in_h ? image + (iy0 * g.in_w + ix) * channels_ : nullptr;
+    const int8_t* bottom = col_inside && iy1 >= 0 && iy1 < g.in_h ? image + (iy1 * g.in_w + ix) * channels_ : nullptr;
+    pair_column(top, bottom, channels_, blocks_, padded_cols_ * 32, x_zero_point_, out);
+  }
+#else
+  (void)x, (void)pairs, (void)slot;
+#endif
+}
+
+void DepthwiseConvInt8::run_row(const int16_t* pairs, int8_t* y, int64_t row, int64_t block_begin,
+                                int64_t block_end) const {
+#ifdef EDGERUN_DEPTHWISE_INT8_AVX2
+  const ConvNhwcGeometry& g = geometry_;
+  const int64_t n = row / g.out_h, oy = row % g.out_h;
+  const int64_t slots = static_cast<int64_t>(pair_row_of_slot_.size()), pair_size = padded_cols_ * blocks_ * 32;
+  const int64_t first = oy * g.stride_h;  // padded row
+  RowArgs a;
+  for (int64_t j = 0; j < row_pairs_; ++j) a.pairs[j] = pairs + (n * slots + slot_of_pair_row_[first / 2 + j]) * pair_size;
+  a.w = packed_.data() + (first % 2) * blocks_ * row_pairs_ * kernel_w_ * 32;
+  a.bias = bias_.data();
+  a.scale = scale_.data();
+  a.out = y + row * g.out_w * channels_;
+  a.row_pairs = row_pairs_;
+  a.kernel_w = kernel_w_;
+  a.stride = g.stride_w;
+  a.dilation = g.dilation_w;
+  a.out_w = g.out_w;
+  a.channels = channels_;
+  a.padded_cols = padded_cols_;
+  a.y_lo = y_lo_;
+  a.y_hi = y_hi_;
+  a.y_zero_point = y_zero_point_;
+  if (row_pairs_ == 2 && kernel_w_ == 3) row_avx2<2, 3>(a, block_begin, block_end);
+  else if (row_pairs_ == 3 && kernel_w_ == 5) row_avx2<3, 5>(a, block_begin, block_end);
+  else row_avx2<0, 0>(a, block_begin, block_end);
+#else
+  (void)pairs, (void)y, (void)row, (void)block_begin, (void)block_end;
+#endif
+}
+
+void DepthwiseConvInt8::run(const int8_t* x, int8_t* y, void* scratch, ThreadPool* threads) const {
+  int16_t* pairs = static_cast<int16_t*>(scratch);
+  const int64_t rows = geometry_.batch * geometry_.out_h;
+  const int64_t pair_count = geometry_.batch * static_cast<int64_t>(pair_row_of_slot_.size());
+  const int64_t parallel = threads && !serial_ ? threads->num_threads() : 1;
+  auto pair_work = [&](int64_t begin, int64_t end) {
+    for (int64_t s = begin; s < end; ++s) pair_rows(x, pairs, s);
+  };
+  // Few rows (the small late layers) are split over channel blocks too, so that every thread has work.
+  const int64_t splits = parallel > 1 ? std::min(blocks_, std::max<int64_t>(1, (4 * parallel + rows - 1) / rows)) : 1;
+  auto row_work = [&](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t split = u % splits;
+      run_row(pairs, y, u / splits, split * blocks_ / splits, (split + 1) * blocks_ / splits);
+    }
+  };
+  if (parallel > 1) {
+    threads->parallel_for(pair_count, 1, pair_work);
+    threads->parallel_for(rows * splits, 1, row_work);
+  } else {
+    pair_work(0, pair_count);
+    row_work(0, rows * splits);
+  }
+}
+
+}  // namespace edgerun
