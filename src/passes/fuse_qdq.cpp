@@ -2,6 +2,7 @@
 //
 //   DQ(x), DQ(w), DQ(b) -> Conv [-> Relu | Clip] -> Q   =>  QLinearConv [-> int8 Clip]
 //   DQ(x), DQ(w), DQ(b) -> Gemm | MatMul [-> act] -> Q  =>  edgerun.QFullyConnected [-> int8 Clip]
+//   DQ(x), DQ(w), [DQ(b) | b] -> Gemm | MatMul (no Q)   =>  edgerun.QFullyConnectedToFloat (a classifier)
 //   QLinearMatMul with constant int8 B                  =>  edgerun.QFullyConnected
 //   DQ(a), DQ(b) -> Add [-> act] -> Q                   =>  edgerun.QLinearAdd [-> int8 Clip]
 //   DQ(x) -> GlobalAveragePool -> Q                     =>  edgerun.QLinearGlobalAveragePool
@@ -292,9 +293,8 @@ class QdqFuser {
     Int8Input a;
     Int8Weight w;
     Int8Output y;
-    if (!int8_input(n.inputs[0], &a) || !int8_weight(n.inputs[1], 2, weights_kn ? 1 : 0, &w) ||
-        !int8_output(n.outputs[0], true, &y))
-      return false;
+    if (!int8_input(n.inputs[0], &a) || !int8_weight(n.inputs[1], 2, weights_kn ? 1 : 0, &w)) return false;
+    if (!int8_output(n.outputs[0], true, &y)) return fuse_fully_connected_to_float(k, a, w, weights_kn);
     std::string bias;
     if (n.inputs.size() == 3 && !n.inputs[2].empty() && !int32_bias(n.inputs[2], a.quant.scale, w.scales, &bias))
       return false;
@@ -304,6 +304,55 @@ class QdqFuser {
     if (!bias.empty()) fc.inputs.push_back(bias);
     fc.attrs["transpose_weights"] = int_attr(weights_kn ? 1 : 0);
     replace(k, std::move(fc), y);
+    return true;
+  }
+
+  // A fully connected layer on int8 data whose float output is not quantized again (the classifier at
+  // the end of a quantized CNN): int32 sums scaled to float, with the bias as float values.
+  bool fuse_fully_connected_to_float(int k, const Int8Input& a, const Int8Weight& w, bool weights_kn) {
+    const Node& n = g_.nodes[k];
+    const int64_t channels = static_cast<int64_t>(w.scales.size());
+    std::string bias;
+    if (n.inputs.size() == 3 && !n.inputs[2].empty() && !float_bias(n.inputs[2], channels, &bias)) return false;
+    Node fc = make("edgerun", "QFullyConnectedToFloat", n, {a.value, a.scale, a.zero_point, w.value, w.scale, w.zero_point});
+    if (!bias.empty()) fc.inputs.push_back(bias);
+    fc.attrs["transpose_weights"] = int_attr(weights_kn ? 1 : 0);
+    fc.outputs = n.outputs;
+    g_.nodes[k] = std::move(fc);
+    return true;
+  }
+
+  // A bias of 1 or `channels` float values: a float32 constant, or DequantizeLinear of constant data
+  // (computed here, as the reference DequantizeLinear computes it).
+  bool float_bias(const std::string& v, int64_t channels, std::string* bias) {
+    const Tensor* t = constant_value(g_, v);
+    if (t) {
+      if (t->dtype() != DType::kFloat32 || (t->numel() != 1 && t->numel() != channels) || t->rank() > 1) return false;
+      *bias = v;
+      return true;
+    }
+    const Node* dq = producer(v);
+    if (!dq || !is_onnx(*dq, "DequantizeLinear") || dq->inputs.size() < 2) return false;
+    const Tensor* x = constant_value(g_, dq->inputs[0]);
+    const Tensor* s = constant_value(g_, dq->inputs[1]);
+    const Tensor* z = dq->inputs.size() > 2 && !dq->inputs[2].empty() ? constant_value(g_, dq->inputs[2]) : nullptr;
+    if (!x || !s || x->rank() != 1 || x->numel() != channels || s->dtype() != DType::kFloat32) return false;
+    if (s->numel() != 1 && s->numel() != channels) return false;
+    if (dq->inputs.size() > 2 && !dq->inputs[2].empty() && (!z || z->dtype() != x->dtype() || z->numel() != s->numel()))
+      return false;
+    Tensor c(DType::kFloat32, {channels});
+    for (int64_t m = 0; m < channels; ++m) {
+      const int64_t i = s->numel() == 1 ? 0 : m;
+      int64_t q, zp = 0;
+      switch (x->dtype()) {
+        case DType::kInt32: q = x->data<int32_t>()[m]; if (z) zp = z->data<int32_t>()[i]; break;
+        case DType::kInt8: q = x->data<int8_t>()[m]; if (z) zp = z->data<int8_t>()[i]; break;
+        default: return false;
+      }
+      c.data<float>()[m] = static_cast<float>(q - zp) * s->data<float>()[i];
+    }
+    *bias = names_.make(v + "_float");
+    g_.initializers[*bias] = std::move(c);
     return true;
   }
 

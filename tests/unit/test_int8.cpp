@@ -272,6 +272,71 @@ TEST(Int8Gemm, GemmAndMatMulMatchReference) {
   }
 }
 
+// A classifier at the end of a quantized model: DQ(x) -> Gemm | MatMul with DQ(int8 w) and a bias, float
+// output with no Q after it. Sizes that leave partial 16-column blocks, an odd K and rows beyond one tile
+// of 4; the bias as DQ(int32) (Gemm), as float (Gemm with a [1]-broadcast C) or absent (MatMul).
+TEST(Int8Gemm, FloatOutputClassifierMatchesReference) {
+  for (int variant = 0; variant < 3; ++variant) {
+    const bool matmul = variant == 2;
+    const int64_t rows = 6, k = 37, n = 21;
+    QdqModel q;
+    q.m.input("x", {rows, k});
+    const float x_scale = 2.f / 255;
+    const std::string x = q.qdq("x", "in", x_scale, -9);
+    std::vector<int8_t> w(static_cast<size_t>(k * n));
+    for (auto& v : w) v = static_cast<int8_t>(std::lround(127 * q.noise.next()));
+    w[0] = -128;
+    std::vector<float> ws(static_cast<size_t>(n));
+    for (int64_t c = 0; c < n; ++c) ws[c] = (1.f + 0.3f * std::cos(float(c))) / (127.f * 6.f);
+    raw_initializer(q.m, "w", onnx::TensorProto::INT8, matmul ? std::vector<int64_t>{k, n} : std::vector<int64_t>{n, k}, w);
+    q.m.initializer("ws", {n}, ws);
+    raw_initializer(q.m, "wzp", onnx::TensorProto::INT8, {n}, std::vector<int8_t>(static_cast<size_t>(n), 0));
+    set_int(q.m.node("DequantizeLinear", {"w", "ws", "wzp"}, {"wdq"}), "axis", matmul ? 1 : 0);
+    if (matmul) {
+      q.m.node("MatMul", {x, "wdq"}, {"y"});
+    } else if (variant == 0) {
+      std::vector<int32_t> b(static_cast<size_t>(n));
+      std::vector<float> bs(static_cast<size_t>(n));
+      for (int64_t c = 0; c < n; ++c) {
+        bs[c] = x_scale * ws[c];
+        b[c] = static_cast<int32_t>(std::lround(0.3f * q.noise.next() / bs[c]));
+      }
+      raw_initializer(q.m, "b", onnx::TensorProto::INT32, {n}, b);
+      q.m.initializer("bs", {n}, bs);
+      set_int(q.m.node("DequantizeLinear", {"b", "bs"}, {"bdq"}), "axis", 0);
+      set_int(q.m.node("Gemm", {x, "wdq", "bdq"}, {"y"}), "transB", 1);
+    } else {
+      q.m.initializer("c", {1}, {0.25f});
+      set_int(q.m.node("Gemm", {x, "wdq", "c"}, {"y"}), "transB", 1);
+    }
+    q.m.output("y", {rows, n});
+    const auto model = q.load();
+    const Tensor input = random_input({rows, k}, 5);
+    SessionOptions off;
+    off.optimize = false;
+    const Tensor expected = Session(model, off).run({{"x", input}})[0];
+    for (int threads : {1, 2}) {
+      SessionOptions on;
+      on.num_threads = threads;
+      Session fast(model, on);
+      const Tensor got = fast.run({{"x", input}})[0];
+      ASSERT_EQ(got.dtype(), DType::kFloat32);
+      ASSERT_EQ(got.shape(), expected.shape());
+      float worst = 0, largest = 0;
+      for (int64_t i = 0; i < got.numel(); ++i) {
+        worst = std::max(worst, std::fabs(got.data<float>()[i] - expected.data<float>()[i]));
+        largest = std::max(largest, std::fabs(expected.data<float>()[i]));
+      }
+      EXPECT_LE(worst, 1e-5f * largest) << "variant " << variant << ", " << threads << " threads";
+      EXPECT_GT(largest, 0.1f);
+      std::vector<std::string> ops;
+      for (const auto& s : fast.node_summaries()) ops.push_back(s.op_type);
+      EXPECT_EQ(count(ops, "QFullyConnectedToFloat"), 1) << joined(ops);
+      EXPECT_EQ(count(ops, "Gemm") + count(ops, "MatMul") + count(ops, "FullyConnected"), 0) << joined(ops);
+    }
+  }
+}
+
 TEST(Int8Add, BroadcastingAddWithReluMatchesReference) {
   if (!xnnpack_available()) GTEST_SKIP() << "XNNPACK does not support this CPU";
   QdqModel q;
