@@ -1,6 +1,7 @@
 // transpose_2d (the core of the NCHW <-> NHWC conversions) against the definition, over shapes whose
 // tiles take each form: square 32 x 32, a short side kept whole (3 channels), sizes off the tile, one
-// row or column, on 1 and 2 threads, for 4-byte and 1-byte elements.
+// row or column, three 1-byte rows (the interleaving path: whole and partial 16-column steps and
+// work items), on 1 and 2 threads, for 4-byte and 1-byte elements.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -30,7 +31,7 @@ TEST(Transpose2d, MatchesDefinition) {
   for (ThreadPool* threads : {static_cast<ThreadPool*>(nullptr), &two})
     for (const auto& [batch, rows, cols] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
              {1, 3, 50176}, {2, 50176, 3}, {1, 32, 32}, {3, 33, 65}, {1, 1, 40000}, {1, 40000, 1}, {2, 7, 9000},
-             {1, 200, 300}, {1, 0, 5}}) {
+             {1, 200, 300}, {1, 0, 5}, {2, 3, 4111}, {1, 3, 15}, {3, 3, 8192}}) {
       check<float>(batch, rows, cols, threads);
       check<uint8_t>(batch, rows, cols, threads);
     }
