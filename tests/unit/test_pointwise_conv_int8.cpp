@@ -37,10 +37,11 @@ std::vector<int8_t> expected(const Layer& l) {
   return y;
 }
 
-std::vector<int8_t> run(const Layer& l, bool* unsigned_rows) {
+std::vector<int8_t> run(const Layer& l, bool* unsigned_rows, bool* octets = nullptr) {
   PointwiseConvInt8 conv;
   conv.pack(l.w.data(), l.n, l.k, l.bias.data(), l.w_scale.data(), l.x_zp, l.x_scale, l.y_zp, l.y_scale, -128, 127);
   *unsigned_rows = conv.unsigned_rows();
+  if (octets) *octets = conv.octets();
   std::vector<char> scratch(conv.scratch_bytes(l.rows));
   std::vector<int8_t> y(static_cast<size_t>(l.rows * l.n));
   conv.run(l.x.data(), y.data(), l.rows, scratch.data(), nullptr);
@@ -96,4 +97,39 @@ TEST(PointwiseConvInt8, PairsThatCouldSaturateTakeTheInt16Path) {
   for (int64_t r = 0; r < edge.rows; ++r) edge.x[r * 8 + 2] = 127, edge.x[r * 8 + 3] = 127;
   EXPECT_EQ(run(edge, &unsigned_rows), expected(edge));
   EXPECT_TRUE(unsigned_rows);
+}
+
+TEST(PointwiseConvInt8, SixBitWeightsTakeTheOctetTileExactly) {
+  if (!PointwiseConvInt8::supported()) GTEST_SKIP() << "no AVX2";
+  // K not a multiple of 8 (a zero quad pads the last octet), rows not a multiple of the 4-row tile.
+  for (auto [n, k, rows] : {std::tuple{16, 8, 4}, {21, 37, 98}, {40, 64, 11}, {3, 1, 1}, {33, 130, 50}, {16, 12, 7}}) {
+    Layer l = layer(n, k, rows, -32, 32, -128, 127, static_cast<unsigned>(n * k + 1));
+    bool unsigned_rows = false, octets = false;
+    EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l)) << n << "x" << k;
+    EXPECT_TRUE(unsigned_rows);
+    EXPECT_TRUE(octets);
+  }
+}
+
+TEST(PointwiseConvInt8, OctetGroupsAtTheInt16LimitAreExact) {
+  if (!PointwiseConvInt8::supported()) GTEST_SKIP() << "no AVX2";
+  // The octet tile adds the pair sums of k, k+1 and k+4, k+5 in int16. A group of positive weights summing
+  // to 128 at input 127 (255 unsigned) reaches 32640 and still fits; 129 does not, and the layer takes
+  // the 6x16 tile (its pairs still fit) instead.
+  Layer l = layer(16, 16, 9, -20, 20, -128, 127, 3);
+  l.w[2 * 16 + 8] = 32, l.w[2 * 16 + 9] = 32, l.w[2 * 16 + 12] = 32, l.w[2 * 16 + 13] = 32;
+  l.w[7 * 16 + 2] = -32, l.w[7 * 16 + 3] = -32, l.w[7 * 16 + 6] = -32, l.w[7 * 16 + 7] = -32;
+  for (int64_t r = 0; r < l.rows; ++r)
+    for (int64_t i = 0; i < l.k; ++i) l.x[r * 16 + i] = 127;
+  bool unsigned_rows = false, octets = false;
+  EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
+  EXPECT_TRUE(octets);
+  l.w[2 * 16 + 13] = 33;
+  EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
+  EXPECT_FALSE(octets);
+  EXPECT_TRUE(unsigned_rows);
+  // Mixed signs in a group count separately: +64 +64 and -64 -64 fit.
+  l.w[2 * 16 + 8] = 64, l.w[2 * 16 + 9] = 64, l.w[2 * 16 + 12] = -64, l.w[2 * 16 + 13] = -64;
+  EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
+  EXPECT_TRUE(octets);
 }

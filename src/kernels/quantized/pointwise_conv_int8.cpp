@@ -7,7 +7,7 @@
 
 #include "runtime/thread_pool.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)  // the octet tile's asm names 16 ymm registers
 #include <immintrin.h>
 #define EDGERUN_POINTWISE_AVX2 1
 #endif
@@ -63,6 +63,49 @@ __attribute__((target("avx2"))) inline void tile_6x16(const Row* const a[kTileRo
   acc[3][0] = c30, acc[3][1] = c31, acc[4][0] = c40, acc[4][1] = c41, acc[5][0] = c50, acc[5][1] = c51;
 }
 
+// The unsigned-byte tile for weights whose k-octets cannot saturate int16 (see pack; any 6-bit weights):
+// the vpmaddubsw pair sums of two k-quads are added as int16 before one vpmaddwd by ones widens them,
+// 3 multiply instructions per 64 multiply-adds where the 6x16 tile takes 4. 4 rows: 8 accumulators, the
+// 4 weight vectors of an octet, the ones and 3 temporaries fill the 16 ymm registers. `steps` is even.
+__attribute__((target("avx2"))) inline void tile_4x16_octets(const uint8_t* const a[kTileRows], const int8_t* w,
+                                                              int64_t steps, __m256i acc[kTileRows][2]) {
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  const __m256i ones = _mm256_set1_epi16(1);
+  const uint8_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+  for (int64_t s = 0; s < steps / 2; ++s, w += 128) {
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32));
+    const __m256i w2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 64));
+    const __m256i w3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 96));
+    __m256i x, t, u;
+    // Quad 0 of the octet into t (columns 0-7) and u (8-15), quad 1 added; the second broadcast of quad
+    // 1 spares a fourth temporary.
+#define EDGERUN_OCTET_ROW(R)                                \
+  "vpbroadcastd (%[a" #R "],%[s],8), %[x]\n\t"             \
+  "vpmaddubsw %[w0], %[x], %[t]\n\t"                       \
+  "vpmaddubsw %[w1], %[x], %[u]\n\t"                       \
+  "vpbroadcastd 4(%[a" #R "],%[s],8), %[x]\n\t"            \
+  "vpmaddubsw %[w2], %[x], %[x]\n\t"                       \
+  "vpaddw %[x], %[t], %[t]\n\t"                            \
+  "vpbroadcastd 4(%[a" #R "],%[s],8), %[x]\n\t"            \
+  "vpmaddubsw %[w3], %[x], %[x]\n\t"                       \
+  "vpaddw %[x], %[u], %[u]\n\t"                            \
+  "vpmaddwd %[ones], %[t], %[t]\n\t"                       \
+  "vpaddd %[t], %[c" #R "0], %[c" #R "0]\n\t"              \
+  "vpmaddwd %[ones], %[u], %[u]\n\t"                       \
+  "vpaddd %[u], %[c" #R "1], %[c" #R "1]\n\t"
+    asm(EDGERUN_OCTET_ROW(0) EDGERUN_OCTET_ROW(1) EDGERUN_OCTET_ROW(2) EDGERUN_OCTET_ROW(3)
+        : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), [c21] "+x"(c21),
+          [c30] "+x"(c30), [c31] "+x"(c31), [x] "=&x"(x), [t] "=&x"(t), [u] "=&x"(u)
+        : [ones] "x"(ones), [w0] "x"(w0), [w1] "x"(w1), [w2] "x"(w2), [w3] "x"(w3), [s] "r"(s), [a0] "r"(a0),
+          [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3)
+        : "memory");
+#undef EDGERUN_OCTET_ROW
+  }
+  acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11;
+  acc[2][0] = c20, acc[2][1] = c21, acc[3][0] = c30, acc[3][1] = c31;
+}
+
 // 16 int8 outputs from two vectors of 8 int32 column sums.
 __attribute__((target("avx2"))) inline __m128i requantize_16(__m256i acc0, __m256i acc1, const int32_t* bias,
                                                             const float* scale, __m256 lo, __m256 hi, __m256i zero_point) {
@@ -112,8 +155,9 @@ void widen_rows(const int8_t* x, int16_t* x16, int64_t rows, int64_t k, int64_t 
 }
 
 // Output columns [block_begin * 16, block_end * 16) of `rows` rows.
-// X rows of `Row` (int16, or unsigned bytes), `steps` k-pairs or k-quads each, `stride` apart.
-template <typename Row, typename Weight>
+// X rows of `Row` (int16, or unsigned bytes), `steps` k-pairs or k-quads each, `stride` apart; Octets: the
+// 4-row tile of k-octets.
+template <typename Row, typename Weight, bool Octets = false>
 __attribute__((target("avx2"))) void gemm_avx2(const Row* x, int8_t* y, int64_t rows, int64_t steps, int64_t stride,
                                               int64_t n, int64_t block_begin, int64_t block_end,
                                               const Weight* packed, const int32_t* bias, const float* scale,
@@ -126,11 +170,13 @@ __attribute__((target("avx2"))) void gemm_avx2(const Row* x, int8_t* y, int64_t 
   for (int64_t b = block_begin; b < block_end; ++b) {
     const Weight* w = packed + b * block_size;
     const int64_t col = b * kBlock, cols = std::min(kBlock, n - col);
-    for (int64_t r0 = 0; r0 < rows; r0 += kTileRows) {
-      const int64_t valid = std::min(kTileRows, rows - r0);
+    constexpr int64_t tile_rows = Octets ? 4 : kTileRows;
+    for (int64_t r0 = 0; r0 < rows; r0 += tile_rows) {
+      const int64_t valid = std::min(tile_rows, rows - r0);
       const Row* a[kTileRows];  // rows past the end repeat the last one (computed, not stored)
-      for (int64_t r = 0; r < kTileRows; ++r) a[r] = x + (r0 + std::min(r, valid - 1)) * stride;
-      tile_6x16(a, w, steps, acc);
+      for (int64_t r = 0; r < tile_rows; ++r) a[r] = x + (r0 + std::min(r, valid - 1)) * stride;
+      if constexpr (Octets) tile_4x16_octets(a, w, steps, acc);
+      else tile_6x16(a, w, steps, acc);
       for (int64_t r = 0; r < valid; ++r) {
         const __m128i q = requantize_16(acc[r][0], acc[r][1], bias + col, scale + col, lo, hi, zero_point);
         int8_t* out = y + (r0 + r) * n + col;
@@ -171,7 +217,22 @@ void PointwiseConvInt8::pack(const int8_t* weights, int64_t n, int64_t k, const 
   for (int64_t m = 0; m < n; ++m)
     for (int64_t i = 0; i + 1 < k; i += 2) worst = std::max(worst, std::abs(weights[m * k + i] + weights[m * k + i + 1]));
   unsigned_rows_ = worst <= 128;
+  // The octet tile adds the int16 pair sums of k and k + 4 (for k = 0, 1 mod 8 pairs: lanes hold the
+  // pairs (8j, 8j+1) + (8j+4, 8j+5), and (8j+2, 8j+3) + (8j+6, 8j+7)): exact when the positive weights of
+  // each such group of 4 sum to at most 128, and the negative ones to at least -128 (any 6-bit weights).
+  octets_ = unsigned_rows_;
+  for (int64_t m = 0; m < n && octets_; ++m)
+    for (int64_t i = 0; i < k && octets_; i += 8)
+      for (int64_t lane = 0; lane < 4 && octets_; lane += 2) {
+        int positive = 0, negative = 0;
+        for (int64_t j : {lane, lane + 1, lane + 4, lane + 5}) {
+          const int v = i + j < k ? weights[m * k + i + j] : 0;
+          (v > 0 ? positive : negative) += v;
+        }
+        octets_ = positive <= 128 && negative >= -128;
+      }
   steps_ = unsigned_rows_ ? (k + 3) / 4 : (k + 1) / 2;
+  if (octets_) steps_ += steps_ % 2;  // whole octets
   const int64_t per_step = unsigned_rows_ ? 4 : 2;  // k values per step
   packed_.clear();
   packed_u8_.clear();
@@ -223,7 +284,11 @@ void PointwiseConvInt8::gemm_unit(const void* rows_in, int8_t* y, int64_t rows, 
 #ifdef EDGERUN_POINTWISE_AVX2
   const int64_t r0 = chunk * kChunkRows, count = std::min(kChunkRows, rows - r0);
   const int64_t b0 = group * blocks_ / groups, b1 = (group + 1) * blocks_ / groups;
-  if (unsigned_rows_)
+  if (octets_)
+    gemm_avx2<uint8_t, int8_t, true>(static_cast<const uint8_t*>(rows_in) + r0 * row_stride(), y + r0 * n_, count,
+                                     steps_, row_stride(), n_, b0, b1, packed_u8_.data(), bias_.data(), scale_.data(),
+                                     y_zero_point_, y_lo_, y_hi_);
+  else if (unsigned_rows_)
     gemm_avx2(static_cast<const uint8_t*>(rows_in) + r0 * row_stride(), y + r0 * n_, count, steps_, row_stride(), n_, b0,
               b1, packed_u8_.data(), bias_.data(), scale_.data(), y_zero_point_, y_lo_, y_hi_);
   else
