@@ -3,14 +3,16 @@
 
 For the default Fashion-MNIST model and the torchvision classifiers in the model cache it
   1. writes NAME.fp16.onnx (`edgerun convert --fp16`), NAME.int8.onnx (`edgerun quantize`, QDQ,
-     calibrated on the first --calib Fashion-MNIST training images) and NAME.int8w7.onnx (the same with
-     `--conv-weight-bits 7`, which the vpmaddubsw kernel multiplies twice as fast on CPUs without VNNI) into
+     calibrated on the first --calib Fashion-MNIST training images), NAME.int8w7.onnx (the same with
+     `--conv-weight-bits 7`, which the vpmaddubsw kernel multiplies twice as fast on CPUs without VNNI) and
+     NAME.int8w6.onnx (`--conv-weight-bits 6`, which its k-octet tile multiplies faster again) into
      OUT/compressed/;
   2. measures accuracy on the Fashion-MNIST test set (default model, all 10,000 images) or, for the
      classifiers with random weights, top-1 agreement and mean cosine similarity with the fp32
      model on the first --agree test images (upscaled to 224x224 RGB, ImageNet normalization);
   3. times p50 latency at each thread count, alternating fresh processes round by round:
-     edgerun fp32, fp16, int8, int8w7, then ONNX Runtime fp32 and ONNX Runtime on the same int8 QDQ files;
+     edgerun fp32, fp16, int8, int8w7, int8w6, then ONNX Runtime fp32 and ONNX Runtime on the same int8 QDQ
+     files;
      medians over --rounds.
 Writes OUT/compression.md and OUT/compression.json.
 
@@ -55,17 +57,18 @@ def prepare(name, src, out_dir, calib, reuse):
     fp16 = os.path.join(out_dir, f"{name}.fp16.onnx")
     int8 = os.path.join(out_dir, f"{name}.int8.onnx")
     int8w7 = os.path.join(out_dir, f"{name}.int8w7.onnx")
+    int8w6 = os.path.join(out_dir, f"{name}.int8w6.onnx")
     pre = [] if name == DEFAULT_MODEL else IMAGENET
     if not (reuse and os.path.isfile(fp16)):
         run_text([edgerun(), "convert", src, "--fp16", "-o", fp16])
     log = ""
-    for path, extra in ((int8, []), (int8w7, ["--conv-weight-bits", "7"])):
+    for path, extra in ((int8, []), (int8w7, ["--conv-weight-bits", "7"]), (int8w6, ["--conv-weight-bits", "6"])):
         if not (reuse and os.path.isfile(path)):
             out = run_text([edgerun(), "quantize", src, "-c", "fashion-mnist", "--limit", str(calib), "-o", path]
                            + extra + pre)
             log += out
             print(out, file=sys.stderr)
-    return fp16, int8, int8w7, log
+    return fp16, int8, int8w7, int8w6, log
 
 
 def quality(name, src, variant, agree):
@@ -109,6 +112,10 @@ def time_round(models, threads, iters, warmup, results):
                                     "--warmup", str(warmup), "--json"]),
                 ("ort int8w7", [node, os.path.join(HERE, "ort_bench.js"), m["int8w7"], "--threads", str(t),
                                 "--iters", str(iters), "--warmup", str(warmup)]),
+                ("edgerun int8w6", [edgerun(), "bench", m["int8w6"], "--threads", str(t), "--iters", str(iters),
+                                    "--warmup", str(warmup), "--json"]),
+                ("ort int8w6", [node, os.path.join(HERE, "ort_bench.js"), m["int8w6"], "--threads", str(t),
+                                "--iters", str(iters), "--warmup", str(warmup)]),
             ]
             for label, cmd in jobs:
                 r, err = run_json(cmd, timeout=1800)
@@ -146,15 +153,17 @@ def main():
             print(f"skipping {name}: {src} not found (run tools/models/export_models.py)", file=sys.stderr)
             continue
         print(f"== {name}: compressing", file=sys.stderr)
-        fp16, int8, int8w7, log = prepare(name, src, comp_dir, a.calib, a.reuse)
-        m = {"name": name, "fp32": src, "fp16": fp16, "int8": int8, "int8w7": int8w7,
+        fp16, int8, int8w7, int8w6, log = prepare(name, src, comp_dir, a.calib, a.reuse)
+        m = {"name": name, "fp32": src, "fp16": fp16, "int8": int8, "int8w7": int8w7, "int8w6": int8w6,
              "size_mb": {k: os.path.getsize(p) / 2**20
-                         for k, p in (("fp32", src), ("fp16", fp16), ("int8", int8), ("int8w7", int8w7))},
+                         for k, p in (("fp32", src), ("fp16", fp16), ("int8", int8), ("int8w7", int8w7),
+                                      ("int8w6", int8w6))},
              "quantize_log": log}
         print(f"== {name}: accuracy", file=sys.stderr)
         m["fp16_quality"] = quality(name, src, fp16, a.agree)
         m["int8_quality"] = quality(name, src, int8, a.agree)
         m["int8w7_quality"] = quality(name, src, int8w7, a.agree)
+        m["int8w6_quality"] = quality(name, src, int8w6, a.agree)
         models.append(m)
     results = {}
     for r in range(a.rounds):
@@ -165,7 +174,7 @@ def main():
         for t in a.threads:
             m["p50_ms"][str(t)] = {label: med(results.get(f"{m['name']}|{t}|{label}", []))
                                    for label in ("edgerun fp32", "edgerun fp16", "edgerun int8", "ort fp32", "ort int8",
-                                                 "edgerun int8w7", "ort int8w7")}
+                                                 "edgerun int8w7", "ort int8w7", "edgerun int8w6", "ort int8w6")}
     ort_version = "onnxruntime-node"
     try:
         with open(os.path.join(HERE, "node_modules", "onnxruntime-node", "package.json")) as f:
@@ -197,8 +206,8 @@ def write_markdown(path, models, meta, threads):
         "Quality: Fashion-MNIST model: top-1 accuracy on the 10,000 test images. Classifiers (random weights): "
         f"top-1 agreement with fp32 and mean cosine similarity of the outputs on {meta['agree']} test images.",
         "",
-        "| model | fp32 MB | fp16 MB (x) | int8 MB (x) | fp16 quality | int8 quality | int8 w7 quality |",
-        "|---|---:|---:|---:|---|---|---|",
+        "| model | fp32 MB | fp16 MB (x) | int8 MB (x) | fp16 quality | int8 quality | int8 w7 quality | int8 w6 quality |",
+        "|---|---:|---:|---:|---|---|---|---|",
     ]
 
     def q(m, key):
@@ -211,26 +220,29 @@ def write_markdown(path, models, meta, threads):
         s = m["size_mb"]
         lines.append(f"| {m['name']} | {fmt(s['fp32'])} | {fmt(s['fp16'])} ({fmt(ratio(s['fp16'], s['fp32']))}) | "
                      f"{fmt(s['int8'])} ({fmt(ratio(s['int8'], s['fp32']))}) | {q(m, 'fp16_quality')} | "
-                     f"{q(m, 'int8_quality')} | {q(m, 'int8w7_quality')} |")
-    lines += ["", "p50 latency (ms) and ratios (below 1 means edgerun int8 is faster; w7: 7-bit convolution weights, the same "
-              "file for both runtimes):", "",
-              "| model | threads | edgerun fp32 | edgerun fp16 | edgerun int8 | edgerun int8 w7 | ORT fp32 | ORT int8 | "
-              "ORT int8 w7 | int8 / ORT fp32 | int8 / ORT int8 | int8 w7 / ORT fp32 | int8 w7 / ORT int8 w7 |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                     f"{q(m, 'int8_quality')} | {q(m, 'int8w7_quality')} | {q(m, 'int8w6_quality')} |")
+    lines += ["", "p50 latency (ms) and ratios (below 1 means edgerun int8 is faster; w7, w6: 7- and 6-bit convolution "
+              "weights, the same file for both runtimes):", "",
+              "| model | threads | edgerun fp32 | edgerun fp16 | edgerun int8 | edgerun int8 w7 | edgerun int8 w6 | "
+              "ORT fp32 | ORT int8 | ORT int8 w7 | ORT int8 w6 | int8 / ORT fp32 | int8 / ORT int8 | "
+              "int8 w7 / ORT fp32 | int8 w7 / ORT int8 w7 | int8 w6 / ORT fp32 | int8 w6 / ORT int8 w6 |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     by_thread = {}
     for m in models:
         for t in threads:
             p = m["p50_ms"][str(t)]
             rs = (ratio(p["edgerun int8"], p["ort fp32"]), ratio(p["edgerun int8"], p["ort int8"]),
-                  ratio(p["edgerun int8w7"], p["ort fp32"]), ratio(p["edgerun int8w7"], p["ort int8w7"]))
+                  ratio(p["edgerun int8w7"], p["ort fp32"]), ratio(p["edgerun int8w7"], p["ort int8w7"]),
+                  ratio(p["edgerun int8w6"], p["ort fp32"]), ratio(p["edgerun int8w6"], p["ort int8w6"]))
             by_thread.setdefault(t, []).append(rs)
             lines.append(f"| {m['name']} | {t} | {fmt(p['edgerun fp32'], 3)} | {fmt(p['edgerun fp16'], 3)} | "
-                         f"{fmt(p['edgerun int8'], 3)} | {fmt(p['edgerun int8w7'], 3)} | {fmt(p['ort fp32'], 3)} | "
-                         f"{fmt(p['ort int8'], 3)} | {fmt(p['ort int8w7'], 3)} | "
+                         f"{fmt(p['edgerun int8'], 3)} | {fmt(p['edgerun int8w7'], 3)} | {fmt(p['edgerun int8w6'], 3)} | "
+                         f"{fmt(p['ort fp32'], 3)} | {fmt(p['ort int8'], 3)} | {fmt(p['ort int8w7'], 3)} | "
+                         f"{fmt(p['ort int8w6'], 3)} | "
                          + " | ".join(fmt(r) for r in rs) + " |")
     for t, rs in by_thread.items():
-        lines.append(f"| **geometric mean** | {t} | | | | | | | | "
-                     + " | ".join(f"**{fmt(geomean([r[i] for r in rs]))}**" for i in range(4)) + " |")
+        lines.append(f"| **geometric mean** | {t} | | | | | | | | | | "
+                     + " | ".join(f"**{fmt(geomean([r[i] for r in rs]))}**" for i in range(6)) + " |")
     lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
