@@ -71,7 +71,18 @@ class QConvNhwc final : public Kernel {
       prepared_ = true;
     }
     // The pointwise kernel widens its rows to int16 in the scratch; im2col gathers straight into it.
-    if (pointwise_) ctx.request_scratch(pointwise_conv_.scratch_bytes(pixels_));
+    // Kernel rows of at most 32 bytes (a 3-channel stem's 9 or 21) are gathered from a copy of the whole
+    // input already made unsigned, one 32-byte move each, behind the rows in the scratch.
+    short_rows_ = pointwise_ && im2col_ && pointwise_conv_.unsigned_rows() && g.dilation[1] == 1 &&
+                  g.kernel[1] * channels > 0 && g.kernel[1] * channels <= 32;
+    if (pointwise_) {
+      size_t bytes = pointwise_conv_.scratch_bytes(pixels_);
+      if (short_rows_) {
+        unsigned_input_offset_ = (bytes + 63) / 64 * 64;
+        bytes = unsigned_input_offset_ + static_cast<size_t>(shape_numel(x)) + 32;
+      }
+      ctx.request_scratch(bytes);
+    }
     if (depthwise_) {
       ConvNhwcGeometry dg;
       dg.batch = x[0];
@@ -95,6 +106,17 @@ class QConvNhwc final : public Kernel {
     pthreadpool_t threads = pthreads_of(ctx);
     if (depthwise_) {
       depthwise_conv_.run(ctx.input(0).data<int8_t>(), ctx.output(0).data<int8_t>(), ctx.scratch(), ctx.threads());
+      return;
+    }
+    if (short_rows_) {
+      uint8_t* rows = static_cast<uint8_t*>(ctx.scratch());
+      uint8_t* input = rows + unsigned_input_offset_;
+      PointwiseConvInt8::to_unsigned_long(ctx.input(0).data<int8_t>(), input,
+                                          static_cast<int64_t>(batch_ * height_ * width_) * channels_);
+      for_output_rows(ctx.threads(), [&](int64_t begin, int64_t end) {
+        gather_short(input, rows, pointwise_conv_.row_stride(), begin, end);
+      });
+      pointwise_conv_.run_prepared(rows, ctx.output(0).data<int8_t>(), pixels_, ctx.threads());
       return;
     }
     if (pointwise_ && im2col_) {
@@ -179,16 +201,51 @@ class QConvNhwc final : public Kernel {
   // `stride` apart.
   template <typename T>
   void gather_rows(const int8_t* x, T* rows, int64_t stride, ThreadPool* threads) const {
-    struct Job {
-      const QConvNhwc* self;
-      const int8_t* x;
-      T* rows;
-      int64_t stride;
-    } job{this, x, rows, stride};
+    for_output_rows(threads, [&](int64_t begin, int64_t end) { gather(x, rows, stride, begin, end); });
+  }
+
+  // fn(begin, end) over the output rows (batch x out_h), split over the threads.
+  template <typename Fn>
+  void for_output_rows(ThreadPool* threads, Fn&& fn) const {
     const int64_t out_rows = static_cast<int64_t>(batch_) * geometry_.out[0];
-    auto work = [&job](int64_t begin, int64_t end) { job.self->gather(job.x, job.rows, job.stride, begin, end); };
-    if (threads && out_rows > 1) threads->parallel_for(out_rows, 1, work);
-    else work(0, out_rows);
+    if (threads && out_rows > 1) threads->parallel_for(out_rows, 1, [&fn](int64_t b, int64_t e) { fn(b, e); });
+    else fn(0, out_rows);
+  }
+
+  // gather() for kernel rows of at most 32 bytes from the unsigned input: each kernel row inside the
+  // image is one 32-byte move. Its surplus lands where this call writes later (the next kernel row, the
+  // zeros after the last, the next pixel's row); near the end of its rows, where the next are another
+  // thread's, the moves are exact.
+  void gather_short(const uint8_t* input, uint8_t* rows, int64_t stride, int64_t begin, int64_t end) const {
+    const WindowGeometry& g = geometry_;
+    const int64_t in_h = static_cast<int64_t>(height_), in_w = static_cast<int64_t>(width_), c = channels_;
+    const int64_t run = g.kernel[1] * c;
+    const uint8_t padding = static_cast<uint8_t>(x_zero_point_ ^ 0x80);
+    const uint8_t* rows_end = rows + end * g.out[1] * stride;
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t n = r / g.out[0], oy = r % g.out[0];
+      for (int64_t ox = 0; ox < g.out[1]; ++ox) {
+        uint8_t* row = rows + (r * g.out[1] + ox) * stride;
+        uint8_t* dst = row;
+        for (int64_t ky = 0; ky < g.kernel[0]; ++ky, dst += run) {
+          const int64_t iy = oy * g.stride[0] - g.pad_begin[0] + ky * g.dilation[0];
+          const int64_t ix0 = ox * g.stride[1] - g.pad_begin[1];
+          const bool row_inside = iy >= 0 && iy < in_h;
+          const uint8_t* src = input + ((n * in_h + iy) * in_w + ix0) * c;
+          if (row_inside && ix0 >= 0 && ix0 + g.kernel[1] <= in_w) {
+            if (dst + 32 <= rows_end) std::memcpy(dst, src, 32);
+            else std::memcpy(dst, src, static_cast<size_t>(run));
+            continue;
+          }
+          for (int64_t kx = 0; kx < g.kernel[1]; ++kx) {
+            const int64_t ix = ix0 + kx;
+            if (!row_inside || ix < 0 || ix >= in_w) std::memset(dst + kx * c, padding, static_cast<size_t>(c));
+            else std::memcpy(dst + kx * c, src + kx * c, static_cast<size_t>(c));
+          }
+        }
+        std::memset(row + row_, 0, static_cast<size_t>(stride - row_));  // after the moves' surplus
+      }
+    }
   }
 
   static void copy(const int8_t* src, int8_t* dst, int64_t n) { std::memcpy(dst, src, static_cast<size_t>(n)); }
@@ -236,6 +293,8 @@ class QConvNhwc final : public Kernel {
   size_t batch_ = 0, height_ = 0, width_ = 0;
   bool empty_ = false;
   bool im2col_ = false, pointwise_ = false, depthwise_ = false, prepared_ = false;
+  bool short_rows_ = false;             // gather_short from an unsigned copy of the input
+  size_t unsigned_input_offset_ = 0;    // where that copy is in the scratch
   WindowGeometry geometry_;
   int64_t channels_ = 0, row_ = 0, pixels_ = 0;
   PointwiseConvInt8 pointwise_conv_;
