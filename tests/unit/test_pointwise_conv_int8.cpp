@@ -132,4 +132,13 @@ TEST(PointwiseConvInt8, OctetGroupsAtTheInt16LimitAreExact) {
   l.w[2 * 16 + 8] = 64, l.w[2 * 16 + 9] = 64, l.w[2 * 16 + 12] = -64, l.w[2 * 16 + 13] = -64;
   EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
   EXPECT_TRUE(octets);
+  // -128 alone fits (255 * -128 = -32640); with a -1 in the other pair of its group it does not, though
+  // each pair still fits the 6x16 tile.
+  l.w[2 * 16 + 8] = -128, l.w[2 * 16 + 9] = 0, l.w[2 * 16 + 12] = 0, l.w[2 * 16 + 13] = 0;
+  EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
+  EXPECT_TRUE(octets);
+  l.w[2 * 16 + 12] = -1;
+  EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
+  EXPECT_FALSE(octets);
+  EXPECT_TRUE(unsigned_rows);
 }

@@ -106,6 +106,34 @@ __attribute__((target("avx2"))) inline void tile_4x16_octets(const uint8_t* cons
   acc[2][0] = c20, acc[2][1] = c21, acc[3][0] = c30, acc[3][1] = c31;
 }
 
+// Whether the octet tile is exact for one column's k weights: in every k-octet, the positive weights at
+// offsets 0, 1, 4, 5 (whose products meet in one int16 lane) sum to at most 128 and the negative ones to
+// at least -128, and likewise at 2, 3, 6, 7. 32 weights a step.
+__attribute__((target("avx2"))) bool octet_groups_fit(const int8_t* w, int64_t k) {
+  const __m256i zero = _mm256_setzero_si256(), ones = _mm256_set1_epi8(1);
+  const __m256i high = _mm256_set1_epi16(128), low = _mm256_set1_epi16(-128);
+  const __m256i low_half = _mm256_set1_epi64x(0xFFFFFFFF);
+  for (int64_t i = 0; i < k; i += 32) {
+    __m256i v;
+    if (i + 32 <= k) {
+      v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i));
+    } else {
+      alignas(32) int8_t part[32] = {};  // zero weights complete the last octet
+      std::memcpy(part, w + i, static_cast<size_t>(k - i));
+      v = _mm256_load_si256(reinterpret_cast<const __m256i*>(part));
+    }
+    // Pair sums of the positive and of the negative weights, then pairs 0 + 2 and 1 + 3 of each octet
+    // into int16 lanes 0 and 1 of its 64 bits.
+    __m256i positive = _mm256_maddubs_epi16(ones, _mm256_max_epi8(v, zero));
+    __m256i negative = _mm256_maddubs_epi16(ones, _mm256_min_epi8(v, zero));
+    positive = _mm256_add_epi16(positive, _mm256_srli_epi64(positive, 32));
+    negative = _mm256_add_epi16(negative, _mm256_srli_epi64(negative, 32));
+    const __m256i over = _mm256_or_si256(_mm256_cmpgt_epi16(positive, high), _mm256_cmpgt_epi16(low, negative));
+    if (!_mm256_testz_si256(over, low_half)) return false;
+  }
+  return true;
+}
+
 // 16 int8 outputs from two vectors of 8 int32 column sums.
 __attribute__((target("avx2"))) inline __m128i requantize_16(__m256i acc0, __m256i acc1, const int32_t* bias,
                                                             const float* scale, __m256 lo, __m256 hi, __m256i zero_point) {
@@ -221,16 +249,9 @@ void PointwiseConvInt8::pack(const int8_t* weights, int64_t n, int64_t k, const 
   // pairs (8j, 8j+1) + (8j+4, 8j+5), and (8j+2, 8j+3) + (8j+6, 8j+7)): exact when the positive weights of
   // each such group of 4 sum to at most 128, and the negative ones to at least -128 (any 6-bit weights).
   octets_ = unsigned_rows_;
-  for (int64_t m = 0; m < n && octets_; ++m)
-    for (int64_t i = 0; i < k && octets_; i += 8)
-      for (int64_t lane = 0; lane < 4 && octets_; lane += 2) {
-        int positive = 0, negative = 0;
-        for (int64_t j : {lane, lane + 1, lane + 4, lane + 5}) {
-          const int v = i + j < k ? weights[m * k + i + j] : 0;
-          (v > 0 ? positive : negative) += v;
-        }
-        octets_ = positive <= 128 && negative >= -128;
-      }
+#ifdef EDGERUN_POINTWISE_AVX2
+  for (int64_t m = 0; m < n && octets_; ++m) octets_ = octet_groups_fit(weights + m * k, k);
+#endif
   steps_ = unsigned_rows_ ? (k + 3) / 4 : (k + 1) / 2;
   if (octets_) steps_ += steps_ % 2;  // whole octets
   const int64_t per_step = unsigned_rows_ ? 4 : 2;  // k values per step
