@@ -1,11 +1,17 @@
 // Multiply-add rates of the three inner loops a 6x16 GEMM tile can use on AVX2: fp32 FMA, int16
 // vpmaddwd (the int8 kernel for any weights) and u8 x s8 vpmaddubsw + vpmaddwd (the int8 kernel for
-// weights whose pairs cannot saturate). Each tile runs from L1 (K = 512), best of 5 repeats.
+// weights whose pairs cannot saturate). Each tile runs from L1 (K = 512), best of 5 repeats. Then the
+// int8 GEMM kernel itself (PointwiseConvInt8: packing, requantization, its tiles) on a 480 x 512 x 64
+// layer with 8-bit weights (int16 path), 7-bit (6x16 vpmaddubsw tile) and 6-bit (4x16 k-octet tile),
+// alternating the three, medians of 31 runs.
 //
 //   build/bench/edgerun_multiply_rates
 #include <immintrin.h>
 
 #include <algorithm>
+#include <vector>
+
+#include "kernels/quantized/pointwise_conv_int8.h"
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -109,5 +115,38 @@ int main() {
   std::printf("fp32 FMA             %6.1f GMAC/s\n", macs / f / 1e9);
   std::printf("int16 vpmaddwd       %6.1f GMAC/s  (%.2fx fp32)\n", macs / i16 / 1e9, f / i16);
   std::printf("u8s8 vpmaddubsw      %6.1f GMAC/s  (%.2fx fp32)\n", macs / u8 / 1e9, f / u8);
+
+  const int64_t rows = 480, k = 512, n = 64;
+  std::vector<int8_t> x(rows * k);
+  for (int64_t i = 0; i < rows * k; ++i) x[i] = static_cast<int8_t>(i * 13 % 255 - 128);
+  const std::vector<int32_t> bias(n, 0);
+  const std::vector<float> w_scale(n, 0.001f);
+  edgerun::PointwiseConvInt8 kernels[3];
+  const int bits[3] = {8, 7, 6};
+  for (int v = 0; v < 3; ++v) {
+    const int range = (1 << (bits[v] - 1)) - 1;
+    std::vector<int8_t> w(n * k);
+    for (int64_t i = 0; i < n * k; ++i) w[i] = static_cast<int8_t>(i * 7 % (2 * range + 1) - range);
+    kernels[v].pack(w.data(), n, k, bias.data(), w_scale.data(), 0, 0.1f, 0, 0.1f, -128, 127);
+  }
+  std::vector<char> scratch(kernels[0].scratch_bytes(rows) + kernels[2].scratch_bytes(rows));
+  std::vector<int8_t> y(rows * n);
+  std::vector<double> seconds[3];
+  for (int rep = 0; rep < 31; ++rep)
+    for (int v = 0; v < 3; ++v) {
+      const auto t = std::chrono::steady_clock::now();
+      kernels[v].run(x.data(), y.data(), rows, scratch.data(), nullptr);
+      seconds[v].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+    }
+  const char* paths[3] = {"(int16 path)", "(vpmaddubsw 6x16 tile)", "(vpmaddubsw k-octet tile)"};
+  const double layer_macs = static_cast<double>(rows * k * n);
+  double median[3];
+  for (int v = 0; v < 3; ++v) {
+    std::sort(seconds[v].begin(), seconds[v].end());
+    median[v] = seconds[v][seconds[v].size() / 2];
+  }
+  for (int v = 0; v < 3; ++v)
+    std::printf("int8 GEMM, %d-bit weights %-26s %6.1f GMAC/s  (%.2fx the 7-bit time)\n", bits[v], paths[v],
+                layer_macs / median[v] / 1e9, median[v] / median[1]);
   return 0;
 }
