@@ -228,7 +228,10 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{"pointwise_wide_7bit", 64, 40, 1, 1, 1, false, 0, 9, 11, 63},
                       ConvCase{"k3_7bit", 8, 8, 3, 1, 1, true, 0, 5, 9, 63},
                       ConvCase{"im2col_zero_point_7bit", 3, 16, 3, 2, 1, true, 2, 17, 13, 63},
-                      ConvCase{"k5_7bit", 3, 6, 5, 2, 1, true, 1, -128, 9, 63}),
+                      ConvCase{"k5_7bit", 3, 6, 5, 2, 1, true, 1, -128, 9, 63},
+                      // 6-bit weights, K >= 64: the k-octet tile (K = 72 through im2col, 69 padded to 72)
+                      ConvCase{"k3_6bit", 8, 8, 3, 1, 1, true, 0, 5, 9, 31},
+                      ConvCase{"pointwise_wide_6bit", 69, 40, 1, 1, 1, false, 0, 9, 11, 31}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return std::string(info.param.name); });
 
 TEST(Int8Gemm, GemmAndMatMulMatchReference) {

@@ -101,8 +101,9 @@ TEST(PointwiseConvInt8, PairsThatCouldSaturateTakeTheInt16Path) {
 
 TEST(PointwiseConvInt8, SixBitWeightsTakeTheOctetTileExactly) {
   if (!PointwiseConvInt8::supported()) GTEST_SKIP() << "no AVX2";
-  // K not a multiple of 8 (a zero quad pads the last octet), rows not a multiple of the 4-row tile.
-  for (auto [n, k, rows] : {std::tuple{16, 8, 4}, {21, 37, 98}, {40, 64, 11}, {3, 1, 1}, {33, 130, 50}, {16, 12, 7}}) {
+  // K not a multiple of 8 (a zero quad pads the last octet), rows not a multiple of the 4-row tile; K of
+  // 64 and more (shallower layers keep the 6x16 tile).
+  for (auto [n, k, rows] : {std::tuple{16, 64, 4}, {21, 67, 98}, {40, 64, 11}, {3, 65, 1}, {33, 130, 50}, {16, 76, 7}}) {
     Layer l = layer(n, k, rows, -32, 32, -128, 127, static_cast<unsigned>(n * k + 1));
     bool unsigned_rows = false, octets = false;
     EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l)) << n << "x" << k;
@@ -116,28 +117,28 @@ TEST(PointwiseConvInt8, OctetGroupsAtTheInt16LimitAreExact) {
   // The octet tile adds the pair sums of k, k+1 and k+4, k+5 in int16. A group of positive weights summing
   // to 128 at input 127 (255 unsigned) reaches 32640 and still fits; 129 does not, and the layer takes
   // the 6x16 tile (its pairs still fit) instead.
-  Layer l = layer(16, 16, 9, -20, 20, -128, 127, 3);
-  l.w[2 * 16 + 8] = 32, l.w[2 * 16 + 9] = 32, l.w[2 * 16 + 12] = 32, l.w[2 * 16 + 13] = 32;
-  l.w[7 * 16 + 2] = -32, l.w[7 * 16 + 3] = -32, l.w[7 * 16 + 6] = -32, l.w[7 * 16 + 7] = -32;
+  Layer l = layer(16, 64, 9, -20, 20, -128, 127, 3);
+  l.w[2 * 64 + 8] = 32, l.w[2 * 64 + 9] = 32, l.w[2 * 64 + 12] = 32, l.w[2 * 64 + 13] = 32;
+  l.w[7 * 64 + 2] = -32, l.w[7 * 64 + 3] = -32, l.w[7 * 64 + 6] = -32, l.w[7 * 64 + 7] = -32;
   for (int64_t r = 0; r < l.rows; ++r)
-    for (int64_t i = 0; i < l.k; ++i) l.x[r * 16 + i] = 127;
+    for (int64_t i = 0; i < l.k; ++i) l.x[r * 64 + i] = 127;
   bool unsigned_rows = false, octets = false;
   EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
   EXPECT_TRUE(octets);
-  l.w[2 * 16 + 13] = 33;
+  l.w[2 * 64 + 13] = 33;
   EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
   EXPECT_FALSE(octets);
   EXPECT_TRUE(unsigned_rows);
   // Mixed signs in a group count separately: +64 +64 and -64 -64 fit.
-  l.w[2 * 16 + 8] = 64, l.w[2 * 16 + 9] = 64, l.w[2 * 16 + 12] = -64, l.w[2 * 16 + 13] = -64;
+  l.w[2 * 64 + 8] = 64, l.w[2 * 64 + 9] = 64, l.w[2 * 64 + 12] = -64, l.w[2 * 64 + 13] = -64;
   EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
   EXPECT_TRUE(octets);
   // -128 alone fits (255 * -128 = -32640); with a -1 in the other pair of its group it does not, though
   // each pair still fits the 6x16 tile.
-  l.w[2 * 16 + 8] = -128, l.w[2 * 16 + 9] = 0, l.w[2 * 16 + 12] = 0, l.w[2 * 16 + 13] = 0;
+  l.w[2 * 64 + 8] = -128, l.w[2 * 64 + 9] = 0, l.w[2 * 64 + 12] = 0, l.w[2 * 64 + 13] = 0;
   EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
   EXPECT_TRUE(octets);
-  l.w[2 * 16 + 12] = -1;
+  l.w[2 * 64 + 12] = -1;
   EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
   EXPECT_FALSE(octets);
   EXPECT_TRUE(unsigned_rows);

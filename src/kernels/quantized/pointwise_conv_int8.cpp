@@ -18,6 +18,7 @@ namespace {
 constexpr int64_t kTileRows = 6;
 constexpr int64_t kBlock = 16;                 // output columns per packed block
 constexpr int64_t kChunkRows = kTileRows * 8;  // rows per parallel work item
+constexpr int64_t kMinOctetDepth = 64;          // K from which the octet tile is used
 
 #ifdef EDGERUN_POINTWISE_AVX2
 
@@ -248,7 +249,10 @@ void PointwiseConvInt8::pack(const int8_t* weights, int64_t n, int64_t k, const 
   // The octet tile adds the int16 pair sums of k and k + 4 (for k = 0, 1 mod 8 pairs: lanes hold the
   // pairs (8j, 8j+1) + (8j+4, 8j+5), and (8j+2, 8j+3) + (8j+6, 8j+7)): exact when the positive weights of
   // each such group of 4 sum to at most 128, and the negative ones to at least -128 (any 6-bit weights).
-  octets_ = unsigned_rows_;
+  // Below about 64 k values a tile's requantization outweighs its multiplies, and the 6-row tile
+  // requantizes fewer times per weight load (bench/multiply_rates.cpp and alternating runs: the octet
+  // tile took 0.85-0.95 of the time at K = 512-4608, 0.94-1.10 at K = 16-24).
+  octets_ = unsigned_rows_ && k >= kMinOctetDepth;
 #ifdef EDGERUN_POINTWISE_AVX2
   for (int64_t m = 0; m < n && octets_; ++m) octets_ = octet_groups_fit(weights + m * k, k);
 #endif
