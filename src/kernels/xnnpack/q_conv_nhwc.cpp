@@ -231,16 +231,16 @@ class QConvNhwc final : public Kernel {
           const int64_t iy = oy * g.stride[0] - g.pad_begin[0] + ky * g.dilation[0];
           const int64_t ix0 = ox * g.stride[1] - g.pad_begin[1];
           const bool row_inside = iy >= 0 && iy < in_h;
-          const uint8_t* src = input + ((n * in_h + iy) * in_w + ix0) * c;
+          const uint8_t* image_row = input + (n * in_h + (row_inside ? iy : 0)) * in_w * c;
           if (row_inside && ix0 >= 0 && ix0 + g.kernel[1] <= in_w) {
-            if (dst + 32 <= rows_end) std::memcpy(dst, src, 32);
-            else std::memcpy(dst, src, static_cast<size_t>(run));
+            if (dst + 32 <= rows_end) std::memcpy(dst, image_row + ix0 * c, 32);
+            else std::memcpy(dst, image_row + ix0 * c, static_cast<size_t>(run));
             continue;
           }
           for (int64_t kx = 0; kx < g.kernel[1]; ++kx) {
             const int64_t ix = ix0 + kx;
             if (!row_inside || ix < 0 || ix >= in_w) std::memset(dst + kx * c, padding, static_cast<size_t>(c));
-            else std::memcpy(dst + kx * c, src + kx * c, static_cast<size_t>(c));
+            else std::memcpy(dst + kx * c, image_row + ix * c, static_cast<size_t>(c));
           }
         }
         std::memset(row + row_, 0, static_cast<size_t>(stride - row_));  // after the moves' surplus
