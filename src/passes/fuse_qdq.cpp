@@ -312,6 +312,9 @@ class QdqFuser {
   bool fuse_fully_connected_to_float(int k, const Int8Input& a, const Int8Weight& w, bool weights_kn) {
     const Node& n = g_.nodes[k];
     const int64_t channels = static_cast<int64_t>(w.scales.size());
+    // The kernel's int32 sums hold up to 65536 products of |a - zero point| <= 255 and |w| <= 128.
+    const Tensor* weights = constant_value(g_, w.value);
+    if (!weights || weights->dim(weights_kn ? 0 : 1) > 65536) return false;
     std::string bias;
     if (n.inputs.size() == 3 && !n.inputs[2].empty() && !float_bias(n.inputs[2], channels, &bias)) return false;
     Node fc = make("edgerun", "QFullyConnectedToFloat", n, {a.value, a.scale, a.zero_point, w.value, w.scale, w.zero_point});
