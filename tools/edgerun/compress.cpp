@@ -67,7 +67,7 @@ CLI::App* add_quantize_command(CLI::App& app, CompressOptions& o) {
   cmd->add_option("--conv-weight-bits", o.conv_weight_bits,
                   "Bits of ungrouped convolutions' weights (default 8; 7 lets CPUs without VNNI multiply them with "
                   "vpmaddubsw, about twice as fast; 6 also lets layers of 64 or more input values add two "
-                  "products in 16 bits, 5-15 % faster again; each bit costs a little accuracy)")
+                  "products in 16 bits, up to 15 % faster again; each bit costs a little accuracy)")
       ->check(CLI::Range(2, 8));
   cmd->add_flag("--no-bias-correction", o.no_bias_correction,
                 "Keep the float biases (default: subtract the mean shift int8 rounding adds to each layer's outputs)");

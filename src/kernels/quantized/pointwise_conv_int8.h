@@ -8,7 +8,7 @@
 // twice the multiply-adds per instruction, 1.8-1.9x the fp32 FMA tile's rate here (bench/multiply_rates.cpp).
 // Where every group of 4 weights whose products meet in one int16 lane over two k-quads stays within
 // +-128 (any 6-bit weights), a 4-row tile adds two quads' pair sums before widening them: 3 multiply
-// instructions per 64 multiply-adds instead of 4, 7-15 % less time than the 6x16 tile on large-K layers.
+// instructions per 64 multiply-adds instead of 4, 1-15 % less time than the 6x16 tile on large-K layers.
 // Requantization is XNNPACK's "fp32" scheme: float(acc) * scale[n], rounded to nearest even,
 // plus the output zero point, clamped.
 #pragma once
