@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "edgerun/tensor.h"
+#include "kernels/x86/cpu_features.h"
 #include "runtime/thread_pool.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -48,10 +49,6 @@ __attribute__((target("ssse3"))) inline void interleave_3_rows(const uint8_t* r0
   }
 }
 
-inline bool cpu_has_ssse3() {
-  static const bool supported = __builtin_cpu_supports("ssse3");
-  return supported;
-}
 #endif
 
 // dst[b][c][r] = src[b][r][c] for a batch of rows x cols matrices; tiles keep both sides in cache.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/quantized/requantize_avx2.h"
+#include "kernels/x86/cpu_features.h"
 #include "runtime/thread_pool.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -28,14 +30,8 @@ constexpr int64_t high_lane_channel(int64_t i) { return i < 4 ? i + 4 : i + 8; }
 // 16 int8 outputs in channel order from a block's low and high sums (bias and scale in lane order).
 EDGERUN_INT8_AVX2 inline __m128i requantize_block(__m256i low, __m256i high, const int32_t* bias, const float* scale,
                                                   __m256 lo, __m256 hi, __m256i zero_point) {
-  const __m256i* b = reinterpret_cast<const __m256i*>(bias);
-  __m256 f0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(low, _mm256_loadu_si256(b))), _mm256_loadu_ps(scale));
-  __m256 f1 =
-      _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(high, _mm256_loadu_si256(b + 1))), _mm256_loadu_ps(scale + 8));
-  f0 = _mm256_min_ps(_mm256_max_ps(f0, lo), hi);
-  f1 = _mm256_min_ps(_mm256_max_ps(f1, lo), hi);
-  const __m256i i0 = _mm256_add_epi32(_mm256_cvtps_epi32(f0), zero_point);
-  const __m256i i1 = _mm256_add_epi32(_mm256_cvtps_epi32(f1), zero_point);
+  const __m256i i0 = requantize_8(low, bias, scale, lo, hi, zero_point);
+  const __m256i i1 = requantize_8(high, bias + 8, scale + 8, lo, hi, zero_point);
   // Per 128-bit lane: low's channels 0-3 (8-11) then high's 4-7 (12-15), so channel order.
   const __m256i i16 = _mm256_packs_epi32(i0, i1);
   return _mm_packs_epi16(_mm256_castsi256_si128(i16), _mm256_extracti128_si256(i16, 1));
@@ -118,8 +114,7 @@ EDGERUN_INT8_AVX2 void row_avx2(const RowArgs& a, int64_t b0, int64_t b1) {
 
 bool DepthwiseConvInt8::supported() {
 #ifdef EDGERUN_DEPTHWISE_INT8_AVX2
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  return avx2;
+  return cpu_has_avx2();
 #else
   return false;
 #endif

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/quantized/requantize_avx2.h"
+#include "kernels/x86/cpu_features.h"
 #include "runtime/thread_pool.h"
 
 #if defined(__x86_64__)  // the octet tile's asm names 16 ymm registers
@@ -138,14 +140,8 @@ __attribute__((target("avx2"))) bool octet_groups_fit(const int8_t* w, int64_t k
 // 16 int8 outputs from two vectors of 8 int32 column sums.
 __attribute__((target("avx2"))) inline __m128i requantize_16(__m256i acc0, __m256i acc1, const int32_t* bias,
                                                             const float* scale, __m256 lo, __m256 hi, __m256i zero_point) {
-  __m256 f0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias)))),
-                            _mm256_loadu_ps(scale));
-  __m256 f1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + 8)))),
-                            _mm256_loadu_ps(scale + 8));
-  f0 = _mm256_min_ps(_mm256_max_ps(f0, lo), hi);
-  f1 = _mm256_min_ps(_mm256_max_ps(f1, lo), hi);
-  const __m256i i0 = _mm256_add_epi32(_mm256_cvtps_epi32(f0), zero_point);
-  const __m256i i1 = _mm256_add_epi32(_mm256_cvtps_epi32(f1), zero_point);
+  const __m256i i0 = requantize_8(acc0, bias, scale, lo, hi, zero_point);
+  const __m256i i1 = requantize_8(acc1, bias + 8, scale + 8, lo, hi, zero_point);
   const __m256i i16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(i0, i1), 0xD8);
   return _mm_packs_epi16(_mm256_castsi256_si128(i16), _mm256_extracti128_si256(i16, 1));
 }
@@ -226,8 +222,7 @@ __attribute__((target("avx2"))) void gemm_avx2(const Row* x, int8_t* y, int64_t 
 
 bool PointwiseConvInt8::supported() {
 #ifdef EDGERUN_POINTWISE_AVX2
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  return avx2;
+  return cpu_has_avx2();
 #else
   return false;
 #endif

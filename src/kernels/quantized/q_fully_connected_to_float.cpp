@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "core/large_buffer.h"
-#include "kernels/kernel.h"
+#include "kernels/fully_connected_shape.h"
+#include "kernels/x86/cpu_features.h"
+#include "kernels/xnnpack/int8_params.h"
 #include "runtime/thread_pool.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -72,21 +74,14 @@ class QFullyConnectedToFloat final : public Kernel {
 
   void prepare(PrepareContext& ctx) override {
     if (ctx.input_dtype(0) != DType::kInt8 || ctx.input_dtype(3) != DType::kInt8) ctx.fail("expects int8 A and W");
-    const Shape& a = ctx.input_shape(0);
-    const Shape& w = ctx.input_shape(3);
-    if (a.empty() || w.size() != 2) ctx.fail("expects A of rank >= 1 and 2-D W, got " + shape_str(a) + " and " + shape_str(w));
-    const int64_t k = transpose_weights_ ? w[0] : w[1];
-    const int64_t n = transpose_weights_ ? w[1] : w[0];
-    if (a.back() != k) ctx.fail("A has shape " + shape_str(a) + ", W " + shape_str(w) + ": inner dimensions differ");
-    if (k > kMaxInnerSize) ctx.unsupported("an inner dimension over " + std::to_string(kMaxInnerSize));
-    Shape y(a.begin(), a.end() - 1);
-    y.push_back(n);
-    ctx.set_output(0, DType::kFloat32, y);
-    rows_ = k > 0 ? shape_numel(a) / k : 0;
-    ctx.request_scratch(static_cast<size_t>(rows_ * a_stride(k)) * sizeof(int16_t));
+    const FullyConnectedShape shape = fully_connected_shape(ctx, 3, transpose_weights_);
+    if (shape.k > kMaxInnerSize) ctx.unsupported("an inner dimension over " + std::to_string(kMaxInnerSize));
+    ctx.set_output(0, DType::kFloat32, shape.y);
+    rows_ = shape.rows;
+    ctx.request_scratch(static_cast<size_t>(rows_ * a_stride(shape.k)) * sizeof(int16_t));
     if (packed_) return;  // the packed weights do not depend on the number of rows
-    k_ = k;
-    n_ = n;
+    k_ = shape.k;
+    n_ = shape.n;
     pack(ctx);
     packed_ = true;
   }
@@ -120,21 +115,9 @@ class QFullyConnectedToFloat final : public Kernel {
 
   void pack(PrepareContext& ctx) {
     const int8_t* weights = ctx.require_value(3).data<int8_t>();
-    const Tensor& a_scale = ctx.require_value(1);
-    const Tensor& a_zero_point = ctx.require_value(2);
-    if (a_scale.dtype() != DType::kFloat32 || a_scale.numel() != 1 || a_zero_point.dtype() != DType::kInt8 ||
-        a_zero_point.numel() != 1)
-      ctx.fail("expects a float32 scalar a_scale and an int8 scalar a_zero_point");
-    a_zero_point_ = a_zero_point.data<int8_t>()[0];
-    const Tensor& w_scale = ctx.require_value(4);
-    if (w_scale.dtype() != DType::kFloat32 || (w_scale.numel() != 1 && w_scale.numel() != n_))
-      ctx.fail("w_scale must be float32 with 1 or " + std::to_string(n_) + " values");
-    if (ctx.has_input(5)) {
-      const Tensor& z = ctx.require_value(5);
-      if (z.dtype() != DType::kInt8 || z.numel() != w_scale.numel()) ctx.fail("w_zero_point must be int8 shaped like w_scale");
-      for (int64_t i = 0; i < z.numel(); ++i)
-        if (z.data<int8_t>()[i] != 0) ctx.unsupported("non-zero weight zero points");
-    }
+    const Int8Scalar aq = read_int8_quant(ctx, 1, 2);
+    a_zero_point_ = aq.zero_point;
+    const std::vector<float> w_scales = read_weight_scales(ctx, 4, 5, n_);
     const int64_t blocks = (n_ + kBlock - 1) / kBlock, pairs = a_stride(k_) / 2;
     scale_.assign(static_cast<size_t>(blocks * kBlock), 0.f);
     bias_.assign(static_cast<size_t>(blocks * kBlock), 0.f);
@@ -144,13 +127,12 @@ class QFullyConnectedToFloat final : public Kernel {
         ctx.fail("C must be float32 with 1 or " + std::to_string(n_) + " values");
       for (int64_t m = 0; m < n_; ++m) bias_[m] = c.data<float>()[c.numel() == 1 ? 0 : m];
     }
-    for (int64_t m = 0; m < n_; ++m)
-      scale_[m] = a_scale.data<float>()[0] * w_scale.data<float>()[w_scale.numel() == 1 ? 0 : m];
+    for (int64_t m = 0; m < n_; ++m) scale_[m] = aq.scale * w_scales[m];
     weights_.assign(static_cast<size_t>(n_ * k_), 0);  // [N][K] for the portable loop
     for (int64_t m = 0; m < n_; ++m)
       for (int64_t i = 0; i < k_; ++i) weights_[m * k_ + i] = transpose_weights_ ? weights[i * n_ + m] : weights[m * k_ + i];
 #ifdef EDGERUN_FC_TO_FLOAT_AVX2
-    avx2_ = __builtin_cpu_supports("avx2");
+    avx2_ = cpu_has_avx2();
     if (avx2_) {  // [blocks][pairs][16 columns][2]; the [N][K] copy is not kept
       packed_weights_.assign(static_cast<size_t>(blocks * pairs * 32), 0);
       for (int64_t m = 0; m < n_; ++m)

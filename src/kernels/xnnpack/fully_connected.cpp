@@ -5,6 +5,7 @@
 // weights stream in, and that kernel streams them faster than this XNNPACK build); elsewhere on XNNPACK.
 #include <memory>
 
+#include "kernels/fully_connected_shape.h"
 #include "kernels/x86/fully_connected_f32.h"
 #include "kernels/xnnpack/xnnpack_common.h"
 
@@ -19,19 +20,13 @@ class FullyConnected final : public Kernel {
   void prepare(PrepareContext& ctx) override {
     if (ctx.input_dtype(0) != DType::kFloat32 || ctx.input_dtype(1) != DType::kFloat32)
       ctx.fail("expects float32 A and W");
-    const Shape& a = ctx.input_shape(0);
-    const Shape& w = ctx.input_shape(1);
-    if (a.empty() || w.size() != 2) ctx.fail("expects A of rank >= 1 and 2-D W, got " + shape_str(a) + " and " + shape_str(w));
-    const int64_t k = transpose_weights_ ? w[0] : w[1];
-    const int64_t n = transpose_weights_ ? w[1] : w[0];
-    if (a.back() != k) ctx.fail("A has shape " + shape_str(a) + ", W " + shape_str(w) + ": inner dimensions differ");
+    const FullyConnectedShape shape = fully_connected_shape(ctx, 1, transpose_weights_);
+    const int64_t k = shape.k, n = shape.n;
     if (ctx.has_input(2) && shape_numel(ctx.input_shape(2)) != n)
       ctx.fail("bias has shape " + shape_str(ctx.input_shape(2)) + ", expected " + std::to_string(n) + " values");
-    Shape y(a.begin(), a.end() - 1);
-    y.push_back(n);
-    ctx.set_output(0, DType::kFloat32, y);
-    batch_ = static_cast<size_t>(k > 0 ? shape_numel(a) / k : 0);
-    empty_ = shape_numel(y) == 0;
+    ctx.set_output(0, DType::kFloat32, shape.y);
+    batch_ = static_cast<size_t>(shape.rows);
+    empty_ = shape_numel(shape.y) == 0;
     if (own_ || op_ || empty_ || k == 0) return;  // the packed weights do not depend on the batch size
     const float* bias = ctx.has_input(2) ? ctx.require_value(2).data<float>() : nullptr;
     if (FullyConnectedF32::supported()) {

@@ -3,6 +3,7 @@
 // w_scale (1 or N values), w_zero_point (absent or zero), y_scale, y_zero_point, bias. W is [N, K], or
 // [K, N] when transpose_weights = 1. XNNPACK's int8 fully connected operator has a single weight scale,
 // so this runs as a 1x1 qc8 convolution over the rows of A (per-channel scales, same arithmetic).
+#include "kernels/fully_connected_shape.h"
 #include "kernels/xnnpack/int8_params.h"
 
 namespace edgerun {
@@ -15,19 +16,13 @@ class QFullyConnected final : public Kernel {
 
   void prepare(PrepareContext& ctx) override {
     if (ctx.input_dtype(0) != DType::kInt8 || ctx.input_dtype(3) != DType::kInt8) ctx.fail("expects int8 A and W");
-    const Shape& a = ctx.input_shape(0);
-    const Shape& w = ctx.input_shape(3);
-    if (a.empty() || w.size() != 2) ctx.fail("expects A of rank >= 1 and 2-D W, got " + shape_str(a) + " and " + shape_str(w));
-    const int64_t k = transpose_weights_ ? w[0] : w[1];
-    const int64_t n = transpose_weights_ ? w[1] : w[0];
-    if (a.back() != k) ctx.fail("A has shape " + shape_str(a) + ", W " + shape_str(w) + ": inner dimensions differ");
+    const FullyConnectedShape shape = fully_connected_shape(ctx, 3, transpose_weights_);
+    const int64_t k = shape.k, n = shape.n;
     if (ctx.has_input(8) && (ctx.input_dtype(8) != DType::kInt32 || shape_numel(ctx.input_shape(8)) != n))
       ctx.fail("bias must be int32 with " + std::to_string(n) + " values");
-    Shape y(a.begin(), a.end() - 1);
-    y.push_back(n);
-    ctx.set_output(0, DType::kInt8, y);
-    rows_ = static_cast<size_t>(k > 0 ? shape_numel(a) / k : 0);
-    empty_ = shape_numel(y) == 0;
+    ctx.set_output(0, DType::kInt8, shape.y);
+    rows_ = static_cast<size_t>(shape.rows);
+    empty_ = shape_numel(shape.y) == 0;
     if (op_ || empty_) return;  // the packed operator does not depend on the number of rows
     if (k == 0) ctx.unsupported("an empty inner dimension");
     const Int8Scalar aq = read_int8_quant(ctx, 1, 2);
