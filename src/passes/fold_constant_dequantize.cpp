@@ -26,26 +26,33 @@ Tensor dequantize(const Tensor& x, const Tensor& scale, const Tensor* zero_point
 
 }  // namespace
 
+bool dequantize_constant(const Graph& g, const Node& n, Tensor* out) {
+  if (!n.domain.empty() || n.op_type != "DequantizeLinear" || n.inputs.size() < 2 || n.outputs.size() != 1) return false;
+  const Tensor* x = constant_value(g, n.inputs[0]);
+  const Tensor* s = constant_value(g, n.inputs[1]);
+  const Tensor* z = n.inputs.size() > 2 && !n.inputs[2].empty() ? constant_value(g, n.inputs[2]) : nullptr;
+  if (!x || !s || s->dtype() != DType::kFloat32 || s->rank() > 1) return false;
+  if (n.inputs.size() > 2 && !n.inputs[2].empty() && (!z || z->dtype() != x->dtype() || z->numel() != s->numel()))
+    return false;
+  int64_t axis = n.attr_int("axis", 1);
+  if (s->numel() != 1) {
+    if (axis < 0) axis += static_cast<int64_t>(x->rank());
+    if (axis < 0 || axis >= static_cast<int64_t>(x->rank()) || x->dim(static_cast<size_t>(axis)) != s->numel())
+      return false;
+  }
+  if (x->dtype() == DType::kInt8) *out = dequantize<int8_t>(*x, *s, z, axis);
+  else if (x->dtype() == DType::kUInt8) *out = dequantize<uint8_t>(*x, *s, z, axis);
+  else if (x->dtype() == DType::kInt32) *out = dequantize<int32_t>(*x, *s, z, axis);
+  else return false;
+  return true;
+}
+
 int fold_constant_dequantize(Graph& g) {
   int folded = 0;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const Node& n = g.nodes[k];
-    if (!n.domain.empty() || n.op_type != "DequantizeLinear" || n.inputs.size() < 2 || n.outputs.size() != 1) continue;
-    const Tensor* x = constant_value(g, n.inputs[0]);
-    const Tensor* s = constant_value(g, n.inputs[1]);
-    const Tensor* z = n.inputs.size() > 2 && !n.inputs[2].empty() ? constant_value(g, n.inputs[2]) : nullptr;
-    if (!x || !s || s->dtype() != DType::kFloat32 || s->rank() > 1) continue;
-    if (n.inputs.size() > 2 && !n.inputs[2].empty() && (!z || z->dtype() != x->dtype() || z->numel() != s->numel())) continue;
-    int64_t axis = n.attr_int("axis", 1);
-    if (s->numel() != 1) {
-      if (axis < 0) axis += static_cast<int64_t>(x->rank());
-      if (axis < 0 || axis >= static_cast<int64_t>(x->rank()) || x->dim(static_cast<size_t>(axis)) != s->numel()) continue;
-    }
     Tensor y;
-    if (x->dtype() == DType::kInt8) y = dequantize<int8_t>(*x, *s, z, axis);
-    else if (x->dtype() == DType::kUInt8) y = dequantize<uint8_t>(*x, *s, z, axis);
-    else if (x->dtype() == DType::kInt32) y = dequantize<int32_t>(*x, *s, z, axis);
-    else continue;
+    if (!dequantize_constant(g, n, &y)) continue;
     if (is_graph_output(g, n.outputs[0]) || read_by_subgraph(g, n.outputs[0])) continue;
     g.initializers[n.outputs[0]] = std::move(y);
     g.nodes.erase(g.nodes.begin() + static_cast<long>(k));

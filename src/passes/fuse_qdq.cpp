@@ -325,8 +325,8 @@ class QdqFuser {
     return true;
   }
 
-  // A bias of 1 or `channels` float values: a float32 constant, or DequantizeLinear of constant data
-  // (computed here, as the reference DequantizeLinear computes it).
+  // A bias of 1 or `channels` float values: a float32 constant, or DequantizeLinear of constant int8 or
+  // int32 data (computed here, as FoldConstantDequantize computes it).
   bool float_bias(const std::string& v, int64_t channels, std::string* bias) {
     const Tensor* t = constant_value(g_, v);
     if (t) {
@@ -335,25 +335,12 @@ class QdqFuser {
       return true;
     }
     const Node* dq = producer(v);
-    if (!dq || !is_onnx(*dq, "DequantizeLinear") || dq->inputs.size() < 2) return false;
+    if (!dq || dq->inputs.empty()) return false;
     const Tensor* x = constant_value(g_, dq->inputs[0]);
-    const Tensor* s = constant_value(g_, dq->inputs[1]);
-    const Tensor* z = dq->inputs.size() > 2 && !dq->inputs[2].empty() ? constant_value(g_, dq->inputs[2]) : nullptr;
-    if (!x || !s || x->rank() != 1 || x->numel() != channels || s->dtype() != DType::kFloat32) return false;
-    if (s->numel() != 1 && s->numel() != channels) return false;
-    if (dq->inputs.size() > 2 && !dq->inputs[2].empty() && (!z || z->dtype() != x->dtype() || z->numel() != s->numel()))
+    if (!x || x->rank() != 1 || x->numel() != channels || (x->dtype() != DType::kInt8 && x->dtype() != DType::kInt32))
       return false;
-    Tensor c(DType::kFloat32, {channels});
-    for (int64_t m = 0; m < channels; ++m) {
-      const int64_t i = s->numel() == 1 ? 0 : m;
-      int64_t q, zp = 0;
-      switch (x->dtype()) {
-        case DType::kInt32: q = x->data<int32_t>()[m]; if (z) zp = z->data<int32_t>()[i]; break;
-        case DType::kInt8: q = x->data<int8_t>()[m]; if (z) zp = z->data<int8_t>()[i]; break;
-        default: return false;
-      }
-      c.data<float>()[m] = static_cast<float>(q - zp) * s->data<float>()[i];
-    }
+    Tensor c;
+    if (!dequantize_constant(g_, *dq, &c)) return false;
     *bias = names_.make(v + "_float");
     g_.initializers[*bias] = std::move(c);
     return true;

@@ -36,6 +36,9 @@ int fuse_qdq(Graph& g);
 // DequantizeLinear of constant data with constant parameters becomes a float32 initializer (weights of
 // the float ops a QDQ model keeps), so that the passes after it see constant float weights.
 int fold_constant_dequantize(Graph& g);
+// The float32 values of one such DequantizeLinear node (int8, uint8 or int32 data), or false where its
+// inputs are not constant or do not fit together.
+bool dequantize_constant(const Graph& g, const Node& dq, Tensor* out);
 
 // 2-D float32 Conv with constant weights becomes edgerun.ConvNhwc, and an int8 QLinearConv that XNNPACK
 // runs becomes edgerun.QConvNhwc; int8 values stay NHWC through edgerun.QLinearAdd, int8 MaxPool and
