@@ -147,6 +147,13 @@ struct Comparison {
   std::vector<std::string> ops;  // executed op types of the fast session
 };
 
+// Op types a session executes, in order.
+std::vector<std::string> executed_ops(const Session& session) {
+  std::vector<std::string> ops;
+  for (const auto& s : session.node_summaries()) ops.push_back(s.op_type);
+  return ops;
+}
+
 // Runs the model on the reference path and on the fast path (1 and 2 threads); the output is int8.
 Comparison compare(const std::shared_ptr<Model>& model, const Tensor& x) {
   SessionOptions off;
@@ -164,8 +171,7 @@ Comparison compare(const std::shared_ptr<Model>& model, const Tensor& x) {
     if (got.shape() != expected.shape() || got.dtype() != expected.dtype()) continue;
     for (int64_t i = 0; i < got.numel(); ++i)
       c.max_steps = std::max(c.max_steps, std::abs(int(got.data<int8_t>()[i]) - int(expected.data<int8_t>()[i])));
-    c.ops.clear();
-    for (const auto& s : fast.node_summaries()) c.ops.push_back(s.op_type);
+    c.ops = executed_ops(fast);
   }
   return c;
 }
@@ -332,8 +338,7 @@ TEST(Int8Gemm, FloatOutputClassifierMatchesReference) {
       }
       EXPECT_LE(worst, 1e-5f * largest) << "variant " << variant << ", " << threads << " threads";
       EXPECT_GT(largest, 0.1f);
-      std::vector<std::string> ops;
-      for (const auto& s : fast.node_summaries()) ops.push_back(s.op_type);
+      const std::vector<std::string> ops = executed_ops(fast);
       EXPECT_EQ(count(ops, "QFullyConnectedToFloat"), 1) << joined(ops);
       EXPECT_EQ(count(ops, "Gemm") + count(ops, "MatMul") + count(ops, "FullyConnected"), 0) << joined(ops);
     }
@@ -585,8 +590,7 @@ TEST(FoldConstantDequantize, Uint8ModelMatchesReference) {
   for (int64_t i = 0; i < got.numel(); ++i)
     worst = std::max(worst, std::abs(int(got.data<uint8_t>()[i]) - int(want.data<uint8_t>()[i])));
   EXPECT_LE(worst, 1);  // float summation order differs between the kernels
-  std::vector<std::string> ops;
-  for (const auto& s : fast.node_summaries()) ops.push_back(s.op_type);
+  const std::vector<std::string> ops = executed_ops(fast);
   EXPECT_EQ(count(ops, "ConvNhwc"), 1) << joined(ops);
 }
 
