@@ -1,6 +1,7 @@
-// The AVX2 int8 pointwise kernel against exact integer arithmetic, on both of its paths: int16 rows
-// (any weights) and unsigned byte rows multiplied by vpmaddubsw (weights whose pair sums cannot
-// saturate int16). The extreme inputs are where a saturating pair sum would show.
+// The int8 pointwise kernel against exact integer arithmetic, on each of its paths: AVX2 int16 rows
+// (any weights), unsigned byte rows multiplied by vpmaddubsw (weights whose pair sums cannot saturate
+// int16) and its k-octet tile, and AVX-512 VNNI (any weights). The extreme inputs are where a saturating
+// pair sum would show. On a VNNI CPU the AVX2 paths' selection is checked in the EDGERUN_ISA=avx2 rerun.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "kernels/quantized/pointwise_conv_int8.h"
+#include "runtime/thread_pool.h"
 
 using edgerun::PointwiseConvInt8;
 
@@ -37,14 +39,26 @@ std::vector<int8_t> expected(const Layer& l) {
   return y;
 }
 
-std::vector<int8_t> run(const Layer& l, bool* unsigned_rows, bool* octets = nullptr) {
+// Whether this CPU's kernel is the VNNI one, which takes every layer (the AVX2 path choices below are
+// then not made).
+bool vnni_cpu() {
+  PointwiseConvInt8 conv;
+  const int8_t w = 1;
+  const int32_t bias = 0;
+  const float scale = 1.f;
+  conv.pack(&w, 1, 1, &bias, &scale, 0, 1.f, 0, 1.f, -128, 127);
+  return conv.vnni();
+}
+
+std::vector<int8_t> run(const Layer& l, bool* unsigned_rows, bool* octets = nullptr,
+                        edgerun::ThreadPool* threads = nullptr) {
   PointwiseConvInt8 conv;
   conv.pack(l.w.data(), l.n, l.k, l.bias.data(), l.w_scale.data(), l.x_zp, l.x_scale, l.y_zp, l.y_scale, -128, 127);
   *unsigned_rows = conv.unsigned_rows();
   if (octets) *octets = conv.octets();
   std::vector<char> scratch(conv.scratch_bytes(l.rows));
   std::vector<int8_t> y(static_cast<size_t>(l.rows * l.n));
-  conv.run(l.x.data(), y.data(), l.rows, scratch.data(), nullptr);
+  conv.run(l.x.data(), y.data(), l.rows, scratch.data(), threads);
   return y;
 }
 
@@ -81,12 +95,12 @@ TEST(PointwiseConvInt8, PairsThatCouldSaturateTakeTheInt16Path) {
   Layer l = layer(16, 8, 12, 120, 127, 127, 127, 1);
   bool unsigned_rows = true;
   EXPECT_EQ(run(l, &unsigned_rows), expected(l));
-  EXPECT_FALSE(unsigned_rows);
+  if (!vnni_cpu()) EXPECT_FALSE(unsigned_rows);
   // One same-sign pair summing to 129 is enough to need the int16 path; opposite signs never do.
   Layer edge = layer(16, 8, 12, -64, 64, -128, 127, 2);
   edge.w[5 * 8 + 2] = 65, edge.w[5 * 8 + 3] = 64;
   EXPECT_EQ(run(edge, &unsigned_rows), expected(edge));
-  EXPECT_FALSE(unsigned_rows);
+  if (!vnni_cpu()) EXPECT_FALSE(unsigned_rows);
   edge.w[5 * 8 + 3] = -128;
   edge.w[5 * 8 + 2] = 127;
   for (int64_t r = 0; r < edge.rows; ++r) edge.x[r * 8 + 2] = 127, edge.x[r * 8 + 3] = -128;
@@ -108,7 +122,7 @@ TEST(PointwiseConvInt8, SixBitWeightsTakeTheOctetTileExactly) {
     bool unsigned_rows = false, octets = false;
     EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l)) << n << "x" << k;
     EXPECT_TRUE(unsigned_rows);
-    EXPECT_TRUE(octets);
+    EXPECT_EQ(octets, !vnni_cpu());
   }
 }
 
@@ -124,22 +138,40 @@ TEST(PointwiseConvInt8, OctetGroupsAtTheInt16LimitAreExact) {
     for (int64_t i = 0; i < l.k; ++i) l.x[r * 64 + i] = 127;
   bool unsigned_rows = false, octets = false;
   EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
-  EXPECT_TRUE(octets);
+  if (!vnni_cpu()) EXPECT_TRUE(octets);
   l.w[2 * 64 + 13] = 33;
   EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
-  EXPECT_FALSE(octets);
+  if (!vnni_cpu()) EXPECT_FALSE(octets);
   EXPECT_TRUE(unsigned_rows);
   // Mixed signs in a group count separately: +64 +64 and -64 -64 fit.
   l.w[2 * 64 + 8] = 64, l.w[2 * 64 + 9] = 64, l.w[2 * 64 + 12] = -64, l.w[2 * 64 + 13] = -64;
   EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
-  EXPECT_TRUE(octets);
+  if (!vnni_cpu()) EXPECT_TRUE(octets);
   // -128 alone fits (255 * -128 = -32640); with a -1 in the other pair of its group it does not, though
   // each pair still fits the 6x16 tile.
   l.w[2 * 64 + 8] = -128, l.w[2 * 64 + 9] = 0, l.w[2 * 64 + 12] = 0, l.w[2 * 64 + 13] = 0;
   EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
-  EXPECT_TRUE(octets);
+  if (!vnni_cpu()) EXPECT_TRUE(octets);
   l.w[2 * 64 + 12] = -1;
   EXPECT_EQ(run(l, &unsigned_rows, &octets), expected(l));
-  EXPECT_FALSE(octets);
+  if (!vnni_cpu()) EXPECT_FALSE(octets);
   EXPECT_TRUE(unsigned_rows);
+}
+
+TEST(PointwiseConvInt8, VnniTakesAnyWeightsExactly) {
+  if (!vnni_cpu()) GTEST_SKIP() << "no AVX-512 VNNI";
+  // Full-range weights (pairs that would saturate int16) at the extreme inputs; column counts that end
+  // in a single 16-column block and in a partial one, row counts off the 8-row tile, K off the k-quad;
+  // on one thread and two.
+  edgerun::ThreadPool two(2);
+  for (auto [n, k, rows] : {std::tuple{16, 4, 8}, {48, 37, 98}, {33, 64, 11}, {3, 1, 1}, {40, 130, 50}, {64, 9, 7}}) {
+    for (auto [lo, hi] : {std::pair{-128, 127}, std::pair{120, 127}, std::pair{-128, -120}}) {
+      Layer l = layer(n, k, rows, lo, hi, -128, 127, static_cast<unsigned>(n * k + lo));
+      if (lo > 0) std::fill(l.x.begin(), l.x.end(), int8_t{127});
+      bool unsigned_rows = false;
+      EXPECT_EQ(run(l, &unsigned_rows), expected(l)) << n << "x" << k << " weights " << lo << ".." << hi;
+      EXPECT_TRUE(unsigned_rows);
+      EXPECT_EQ(run(l, &unsigned_rows, nullptr, &two), expected(l)) << n << "x" << k << " on two threads";
+    }
+  }
 }

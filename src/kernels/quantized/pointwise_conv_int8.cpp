@@ -21,6 +21,7 @@ constexpr int64_t kTileRows = 6;
 constexpr int64_t kBlock = 16;                 // output columns per packed block
 constexpr int64_t kChunkRows = kTileRows * 8;  // rows per parallel work item
 constexpr int64_t kMinOctetDepth = 64;          // K from which the octet tile is used
+constexpr int64_t kVnniRows = 8;                // rows per AVX-512 VNNI tile
 
 #ifdef EDGERUN_POINTWISE_AVX2
 
@@ -216,6 +217,69 @@ __attribute__((target("avx2"))) void gemm_avx2(const Row* x, int8_t* y, int64_t 
   }
 }
 
+#define EDGERUN_VNNI __attribute__((target("avx2,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+
+// AVX-512 VNNI: vpdpbusd multiplies 4 unsigned row bytes by 4 weights and adds the sum into an int32
+// lane with no int16 stage, so any int8 weights are exact and one instruction does 64 multiply-adds
+// (16 columns x one k-quad). A tile is 8 rows x Blocks 16-column blocks: 8 * Blocks zmm accumulators,
+// the Blocks weight vectors read per k-quad, a row's quad broadcast once per row.
+template <int Blocks>
+EDGERUN_VNNI void tile_8xn_vnni(const uint8_t* const a[kVnniRows], const int8_t* w, int64_t block_size, int64_t steps,
+                                __m512i acc[kVnniRows][2]) {
+  __m512i c[kVnniRows][Blocks];
+  for (int r = 0; r < kVnniRows; ++r)
+    for (int h = 0; h < Blocks; ++h) c[r][h] = _mm512_setzero_si512();
+  const int8_t* w1 = w + block_size;
+  for (int64_t s = 0; s < steps; ++s, w += 64, w1 += 64) {
+    const __m512i w0v = _mm512_loadu_si512(w);
+    const __m512i w1v = Blocks == 2 ? _mm512_loadu_si512(w1) : w0v;
+    for (int r = 0; r < kVnniRows; ++r) {
+      int32_t quad;
+      std::memcpy(&quad, a[r] + 4 * s, sizeof(quad));
+      const __m512i x = _mm512_set1_epi32(quad);
+      c[r][0] = _mm512_dpbusd_epi32(c[r][0], x, w0v);
+      if (Blocks == 2) c[r][1] = _mm512_dpbusd_epi32(c[r][1], x, w1v);
+    }
+  }
+  for (int r = 0; r < kVnniRows; ++r)
+    for (int h = 0; h < Blocks; ++h) acc[r][h] = c[r][h];
+}
+
+// Output columns [block_begin * 16, block_end * 16) of `rows` unsigned-byte rows (`steps` k-quads each,
+// `stride` apart), two blocks a tile where two remain. (gcc 12 warns of an uninitialized value inside
+// its own _mm512_extracti64x4_epi64.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+EDGERUN_VNNI void gemm_vnni(const uint8_t* x, int8_t* y, int64_t rows, int64_t steps, int64_t stride, int64_t n,
+                            int64_t block_begin, int64_t block_end, const int8_t* packed, const int32_t* bias,
+                            const float* scale, int32_t y_zero_point, float y_lo, float y_hi) {
+  const int64_t block_size = steps * 4 * kBlock;
+  const __m256 lo = _mm256_set1_ps(y_lo), hi = _mm256_set1_ps(y_hi);
+  const __m256i zero_point = _mm256_set1_epi32(y_zero_point);
+  __m512i acc[kVnniRows][2];
+  for (int64_t b = block_begin; b < block_end; b += 2) {
+    const int blocks = b + 1 < block_end ? 2 : 1;
+    const int8_t* w = packed + b * block_size;
+    for (int64_t r0 = 0; r0 < rows; r0 += kVnniRows) {
+      const int64_t valid = std::min(kVnniRows, rows - r0);
+      const uint8_t* a[kVnniRows];  // rows past the end repeat the last one (computed, not stored)
+      for (int64_t r = 0; r < kVnniRows; ++r) a[r] = x + (r0 + std::min(r, valid - 1)) * stride;
+      if (blocks == 2) tile_8xn_vnni<2>(a, w, block_size, steps, acc);
+      else tile_8xn_vnni<1>(a, w, block_size, steps, acc);
+      for (int h = 0; h < blocks; ++h) {
+        const int64_t col = (b + h) * kBlock, cols = std::min(kBlock, n - col);
+        const __mmask16 store = static_cast<__mmask16>((1u << cols) - 1);
+        for (int64_t r = 0; r < valid; ++r) {
+          const __m128i q = requantize_16(_mm512_castsi512_si256(acc[r][h]), _mm512_extracti64x4_epi64(acc[r][h], 1),
+                                          bias + col, scale + col, lo, hi, zero_point);
+          _mm_mask_storeu_epi8(y + (r0 + r) * n + col, store, q);
+        }
+      }
+    }
+  }
+}
+#pragma GCC diagnostic pop
+
 #endif  // EDGERUN_POINTWISE_AVX2
 
 }  // namespace
@@ -237,17 +301,21 @@ void PointwiseConvInt8::pack(const int8_t* weights, int64_t n, int64_t k, const 
   // vpmaddubsw adds two products of an unsigned byte (up to 255) and a weight into an int16, saturating
   // above 32767. A pair of same-sign weights reaches 255 * |w0 + w1|, of opposite signs at most
   // 255 * 128 = 32640: the path is exact when |w0 + w1| <= 128 for every pair (any 7-bit weights).
+  // With AVX-512 VNNI there is no int16 stage, and every weight takes the unsigned-byte path.
+#ifdef EDGERUN_POINTWISE_AVX2
+  vnni_ = cpu_has_avx512_vnni();
+#endif
   int worst = 0;
-  for (int64_t m = 0; m < n; ++m)
+  for (int64_t m = 0; m < n && !vnni_; ++m)
     for (int64_t i = 0; i + 1 < k; i += 2) worst = std::max(worst, std::abs(weights[m * k + i] + weights[m * k + i + 1]));
-  unsigned_rows_ = worst <= 128;
+  unsigned_rows_ = vnni_ || worst <= 128;
   // The octet tile adds the int16 pair sums of k and k + 4 (for k = 0, 1 mod 8 pairs: lanes hold the
   // pairs (8j, 8j+1) + (8j+4, 8j+5), and (8j+2, 8j+3) + (8j+6, 8j+7)): exact when the positive weights of
   // each such group of 4 sum to at most 128, and the negative ones to at least -128 (any 6-bit weights).
   // Below about 64 k values a tile's requantization outweighs its multiplies, and the 6-row tile
   // requantizes fewer times per weight load (bench/multiply_rates.cpp and alternating runs: the octet
   // tile took 0.85-0.95 of the time at K = 512-4608, 0.94-1.10 at K = 16-24).
-  octets_ = unsigned_rows_ && k >= kMinOctetDepth;
+  octets_ = !vnni_ && unsigned_rows_ && k >= kMinOctetDepth;
 #ifdef EDGERUN_POINTWISE_AVX2
   for (int64_t m = 0; m < n && octets_; ++m) octets_ = octet_groups_fit(weights + m * k, k);
 #endif
@@ -304,7 +372,10 @@ void PointwiseConvInt8::gemm_unit(const void* rows_in, int8_t* y, int64_t rows, 
 #ifdef EDGERUN_POINTWISE_AVX2
   const int64_t r0 = chunk * kChunkRows, count = std::min(kChunkRows, rows - r0);
   const int64_t b0 = group * blocks_ / groups, b1 = (group + 1) * blocks_ / groups;
-  if (octets_)
+  if (vnni_)
+    gemm_vnni(static_cast<const uint8_t*>(rows_in) + r0 * row_stride(), y + r0 * n_, count, steps_, row_stride(), n_, b0,
+              b1, packed_u8_.data(), bias_.data(), scale_.data(), y_zero_point_, y_lo_, y_hi_);
+  else if (octets_)
     gemm_avx2<uint8_t, int8_t, true>(static_cast<const uint8_t*>(rows_in) + r0 * row_stride(), y + r0 * n_, count,
                                      steps_, row_stride(), n_, b0, b1, packed_u8_.data(), bias_.data(), scale_.data(),
                                      y_zero_point_, y_lo_, y_hi_);
