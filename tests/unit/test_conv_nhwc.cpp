@@ -171,6 +171,13 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{"k3_stride2_silu_few_channels", 1, 3, 16, 13, 12, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, "Silu"},
                       ConvCase{"pointwise_hard_swish", 1, 16, 24, 7, 7, 1, 1, {}, {}, {}, "HardSwish"},
                       ConvCase{"k1x3_no_bias", 1, 9, 7, 4, 13, 1, 3, {}, {}, {0, 1, 0, 1}, "", false},
+                      // The AVX-512 direct tile (8 pixels x 32 channels): pairs of 16-channel blocks with the
+                      // second cut short (40, 21), an odd block alone at the end (48, 70), residuals with
+                      // either, pixel counts off 8.
+                      ConvCase{"pointwise_residual_48_relu", 1, 48, 48, 9, 7, 1, 1, {}, {}, {}, "Relu", true, 1, "input"},
+                      ConvCase{"k1x3_residual_40_relu6", 2, 40, 40, 5, 11, 1, 3, {}, {}, {0, 1, 0, 1}, "Relu6", true, 1, "input"},
+                      ConvCase{"k3_stride2_70_hard_swish", 1, 16, 70, 13, 11, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, "HardSwish"},
+                      ConvCase{"k3_stride2_21_relu6", 1, 24, 21, 10, 9, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, "Relu6"},
                       ConvCase{"one_pixel", 3, 64, 48, 1, 1, 1, 1, {}, {}, {}, ""},
                       ConvCase{"kernel_larger_than_input", 1, 4, 8, 2, 2, 3, 3, {}, {}, {1, 1, 1, 1}, ""},
                       ConvCase{"depthwise_k3", 1, 32, 32, 9, 9, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu6", true, 32},
@@ -215,7 +222,8 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{"winograd_many_channels", 1, 160, 150, 14, 14, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu"},
                       ConvCase{"winograd_silu", 1, 16, 24, 16, 18, 3, 3, {}, {}, {1, 1, 1, 1}, "Silu"},
                       ConvCase{"winograd_hard_swish", 1, 16, 24, 16, 18, 3, 3, {}, {}, {1, 1, 1, 1}, "HardSwish"},
-                      ConvCase{"winograd_small_image", 3, 24, 20, 7, 7, 3, 3, {}, {}, {1, 1, 1, 1}, ""}),
+                      ConvCase{"winograd_small_image", 3, 24, 20, 7, 7, 3, 3, {}, {}, {1, 1, 1, 1}, ""},
+                      ConvCase{"winograd_residual_48_relu6", 1, 48, 48, 12, 13, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu6", true, 1, "input"}),
     [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 
 }  // namespace

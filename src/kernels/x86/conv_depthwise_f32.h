@@ -1,12 +1,12 @@
 // Float32 NHWC depthwise convolution (one filter per channel: group == channels == out_channels) with an
-// AVX2/FMA kernel. The channels of a pixel are contiguous in NHWC, so a step is 8 channels (one ymm) of
-// up to 8 neighbouring output pixels of a row. For 3- and 5-wide kernels at stride 1 and 2 the step loads
+// AVX2/FMA or AVX-512 kernel. The channels of a pixel are contiguous in NHWC, so a step is one vector of
+// channels (8 in a ymm, or 16 in a zmm with cpu_has_avx512()) of up to 8 neighbouring output pixels of a row. For 3- and 5-wide kernels at stride 1 and 2 the step loads
 // each input column once per kernel row and adds it to every output pixel that reads it, with the
 // kernel row's weights held in registers; steps at the left and right edges skip the columns in the
 // padding, and rows near the top and bottom read fewer kernel rows. Other widths and strides take a
 // generic step, with the edge columns computed one at a time. Bias, a residual and the activation
 // (clamp, SiLU, HardSwish) are applied in registers as the sums are stored, where XNNPACK's depthwise
-// kernel needs a second pass for SiLU. Weights are packed once as [8-channel group][tap][8], zero past
+// kernel needs a second pass for SiLU. Weights are packed once as [channel group][tap][8 or 16], zero past
 // the last channel.
 #pragma once
 #include <cstddef>
@@ -69,8 +69,9 @@ class ConvDepthwiseF32 {
   };
 
   int64_t channels_ = 0, kernel_h_ = 0, kernel_w_ = 0, groups_ = 0;
-  std::vector<float, LargeBufferAllocator<float>> packed_;  // [groups][taps][8]
-  std::vector<float> bias_;    // [groups * 8]
+  int64_t lanes_ = 8;  // channels per group: one vector, 16 on AVX-512 (cpu_has_avx512()), else 8
+  std::vector<float, LargeBufferAllocator<float>> packed_;  // [groups][taps][lanes_]
+  std::vector<float> bias_;    // [groups * lanes_]
   OutputActivation activation_;
   ConvNhwcGeometry geometry_;
   int variant_ = 0;  // which compiled kernel (kernel width and stride) runs this geometry

@@ -10,14 +10,17 @@
 #include "kernels/x86/fma_6x16.h"
 #define EDGERUN_IGEMM_AVX2 1
 #include "kernels/x86/activation_avx2.h"
+#include "kernels/x86/fma_avx512.h"
 #endif
 
 namespace edgerun {
 namespace {
 
-constexpr int64_t kRows = 6;                // output pixels per tile
-constexpr int64_t kBlock = 16;              // output channels per tile (two ymm registers)
-constexpr int64_t kChunkRows = kRows * 16;  // most output pixels per parallel work item
+constexpr int64_t kRows = 6;       // output pixels per AVX2 tile
+constexpr int64_t kBlock = 16;     // output channels per AVX2 tile (two ymm registers), and per packed block
+constexpr int64_t kRows512 = 8;    // output pixels per AVX-512 tile
+constexpr int64_t kBlocks512 = 2;  // packed blocks per AVX-512 tile (32 channels, two zmm registers per row)
+constexpr int64_t kChunkRows = 96;  // most output pixels per parallel work item (a multiple of both tiles' rows)
 
 #ifdef EDGERUN_IGEMM_AVX2
 
@@ -57,11 +60,41 @@ __attribute__((target("avx2,fma"))) void tile_6x16(const float* const* a, int64_
   }
 }
 
+// The AVX-512 tile: R rows x N blocks of 16 columns (the block after `w` at w + w_next), cols of them
+// stored (at most N * 16), as tile_6x16 otherwise.
+template <int R, int N>
+__attribute__((target(EDGERUN_AVX512_TARGET))) void tile_avx512(const float* const* a, int64_t taps, int64_t channels,
+                                                               const float* w, int64_t w_next, const float* bias,
+                                                               const OutputActivation& act, const float* res,
+                                                               float* out, int64_t out_stride, int64_t rows,
+                                                               int64_t cols) {
+  __m512 acc[R][N];
+  for (int n = 0; n < N; ++n) {
+    const __m512 b = _mm512_loadu_ps(bias + n * kBlock);
+    for (int r = 0; r < R; ++r) acc[r][n] = b;
+  }
+  fma_rows_x16n<R, N>(a, taps, w, w_next, channels, acc);
+  __mmask16 mask[N];
+  for (int n = 0; n < N; ++n) mask[n] = lanes_mask16(cols - n * kBlock);
+  for (int64_t r = 0; r < rows; ++r, out += out_stride) {
+    for (int n = 0; n < N; ++n) {
+      __m512 v = acc[r][n];
+      if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[n], res + n * kBlock));
+      _mm512_mask_storeu_ps(out + n * kBlock, mask[n], apply_activation(act, v));
+    }
+    if (res) res += out_stride;
+  }
+}
+
 #endif  // EDGERUN_IGEMM_AVX2
 
 }  // namespace
 
 bool ConvIgemmF32::supported() { return cpu_has_avx2_fma(); }
+
+// The column tiles of run_unit: 16-channel blocks, or pairs of them on the AVX-512 path (the last
+// one alone where the blocks are odd).
+int64_t ConvIgemmF32::column_tiles() const { return avx512_ ? (blocks_ + kBlocks512 - 1) / kBlocks512 : blocks_; }
 
 void ConvIgemmF32::pack(const float* weights, const float* bias, int64_t out_channels, int64_t channels,
                         int64_t kernel_h, int64_t kernel_w, const OutputActivation& activation) {
@@ -84,6 +117,8 @@ void ConvIgemmF32::pack(const float* weights, const float* bias, int64_t out_cha
   if (bias) std::copy(bias, bias + out_channels, bias_.begin());
   zeros_.assign(static_cast<size_t>(channels * kernel_w), 0.f);
   activation_ = activation;
+  avx512_ = cpu_has_avx512();
+  tile_rows_ = avx512_ ? kRows512 : kRows;
 }
 
 void ConvIgemmF32::set_geometry(const ConvNhwcGeometry& geometry) {
@@ -132,23 +167,24 @@ void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, cons
   const int64_t taps = padded_rows_ ? kernel_h_ : kernel_h_ * kernel_w_;
   const int64_t depth = padded_rows_ ? kernel_w_ * channels_ : channels_;
   const int64_t p_begin = chunk * chunk_rows, p_end = std::min(pixels, p_begin + chunk_rows);
-  const int64_t tiles = (p_end - p_begin + kRows - 1) / kRows;
+  const int64_t R = tile_rows_;
+  const int64_t tiles = (p_end - p_begin + R - 1) / R;
   // Row pointers of every tile of the chunk, [tile][tap][row]; rows past the end repeat the last pixel
   // (computed, not stored).
-  const float* rows[kChunkRows / kRows * kMaxTaps * kRows];
+  const float* rows[kChunkRows * kMaxTaps];
   // Pixel coordinates advance one at a time (no divisions per pixel: with few channels, setting up the
   // row pointers costs as much as the tile's FMAs).
   int64_t n = p_begin / (g.out_h * g.out_w), oh = p_begin / g.out_w % g.out_h, ow = p_begin % g.out_w;
-  for (int64_t i = 0; i < tiles * kRows; ++i) {
-    const int64_t tile = i / kRows, r = i % kRows;
+  for (int64_t i = 0; i < tiles * R; ++i) {
+    const int64_t tile = i / R, r = i % R;
     if (p_begin + i >= p_end) {
-      for (int64_t t = 0; t < taps; ++t) rows[(tile * taps + t) * kRows + r] = rows[(tile * taps + t) * kRows + r - 1];
+      for (int64_t t = 0; t < taps; ++t) rows[(tile * taps + t) * R + r] = rows[(tile * taps + t) * R + r - 1];
       continue;
     }
     if (padded_rows_) {
       for (int64_t kh = 0; kh < kernel_h_; ++kh) {
         const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
-        rows[(tile * taps + kh) * kRows + r] =
+        rows[(tile * taps + kh) * R + r] =
             ih >= 0 && ih < g.in_h ? x + ((n * g.in_h + ih) * padded_w_ + ow * g.stride_w) * channels_
                                    : zeros_.data();
       }
@@ -158,7 +194,7 @@ void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, cons
         for (int64_t kw = 0; kw < kernel_w_; ++kw) {
           const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
           const bool inside = ih >= 0 && ih < g.in_h && iw >= 0 && iw < g.in_w;
-          rows[(tile * taps + kh * kernel_w_ + kw) * kRows + r] =
+          rows[(tile * taps + kh * kernel_w_ + kw) * R + r] =
               inside ? x + ((n * g.in_h + ih) * g.in_w + iw) * channels_ : zeros_.data();
         }
       }
@@ -168,14 +204,28 @@ void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, cons
       if (++oh == g.out_h) oh = 0, ++n;
     }
   }
-  const int64_t block_begin = group * blocks_ / groups, block_end = (group + 1) * blocks_ / groups;
-  for (int64_t b = block_begin; b < block_end; ++b) {
-    const float* w = weights + b * kernel_h_ * kernel_w_ * channels_ * kBlock;
-    const int64_t col = b * kBlock, cols = std::min(kBlock, out_channels_ - col);
+  const int64_t column_tiles = this->column_tiles();
+  const int64_t ct_begin = group * column_tiles / groups, ct_end = (group + 1) * column_tiles / groups;
+  const int64_t block_floats = kernel_h_ * kernel_w_ * channels_ * kBlock;  // packed floats per block
+  for (int64_t ct = ct_begin; ct < ct_end; ++ct) {
+    const int64_t b = avx512_ ? ct * kBlocks512 : ct;
+    const float* w = weights + b * block_floats;
+    const int64_t col = b * kBlock;
+    const int64_t cols = std::min((avx512_ ? kBlocks512 : 1) * kBlock, out_channels_ - col);
     for (int64_t tile = 0; tile < tiles; ++tile) {
-      const int64_t p = p_begin + tile * kRows;
-      tile_6x16(rows + tile * taps * kRows, taps, depth, w, bias_.data() + col, activation,
-                residual ? residual + p * out_channels_ + col : nullptr, y + p * out_channels_ + col, out_channels_, std::min(kRows, p_end - p), cols);
+      const int64_t p = p_begin + tile * R;
+      const float* const* a = rows + tile * taps * R;
+      const float* res = residual ? residual + p * out_channels_ + col : nullptr;
+      float* out = y + p * out_channels_ + col;
+      const int64_t tile_rows = std::min(R, p_end - p);
+      if (!avx512_)
+        tile_6x16(a, taps, depth, w, bias_.data() + col, activation, res, out, out_channels_, tile_rows, cols);
+      else if (cols > kBlock)
+        tile_avx512<kRows512, 2>(a, taps, depth, w, block_floats, bias_.data() + col, activation, res, out,
+                                 out_channels_, tile_rows, cols);
+      else
+        tile_avx512<kRows512, 1>(a, taps, depth, w, block_floats, bias_.data() + col, activation, res, out,
+                                 out_channels_, tile_rows, cols);
     }
   }
 #else
@@ -198,17 +248,18 @@ void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* thre
     x = padded;
   }
   const int64_t pixels = geometry_.batch * geometry_.out_h * geometry_.out_w;
-  const int64_t tiles = (pixels + kRows - 1) / kRows;
-  // Pixel chunks of at most 16 tiles, all of about the same size (a 14x14 layer is three chunks of 11
-  // tiles, not two of 16 and one of 1, which left one thread idle at two threads).
-  const int64_t chunks = (tiles + kChunkRows / kRows - 1) / (kChunkRows / kRows);
-  const int64_t chunk_rows = (tiles + chunks - 1) / chunks * kRows;
+  const int64_t tiles = (pixels + tile_rows_ - 1) / tile_rows_, chunk_tiles = kChunkRows / tile_rows_;
+  // Pixel chunks of at most kChunkRows pixels, all of about the same size (a 14x14 layer is three chunks
+  // of 11 AVX2 tiles, not two of 16 and one of 1, which left one thread idle at two threads).
+  const int64_t chunks = (tiles + chunk_tiles - 1) / chunk_tiles;
+  const int64_t chunk_rows = (tiles + chunks - 1) / chunks * tile_rows_;
   // Enough work items for the threads even when the pixels are few (the last layers of a CNN): split
   // over output channels too, into a count of items the threads share evenly where the channels allow.
   // Consecutive items share their channel group, so a thread's contiguous share of them reuses the same
   // packed weights.
-  int64_t groups = std::min(blocks_, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
-  while (parallel > 1 && groups < blocks_ && chunks * groups % parallel != 0) ++groups;
+  const int64_t column_tiles = this->column_tiles();
+  int64_t groups = std::min(column_tiles, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
+  while (parallel > 1 && groups < column_tiles && chunks * groups % parallel != 0) ++groups;
   auto work = [&](int64_t begin, int64_t end) {
     for (int64_t u = begin; u < end; ++u)
       run_unit(x, y, weights, residual, activation, u % chunks, chunk_rows, u / chunks, groups);

@@ -9,6 +9,7 @@
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include "kernels/x86/fma_6x16.h"
+#include "kernels/x86/fma_avx512.h"
 #define EDGERUN_WINOGRAD_AVX2 1
 #endif
 
@@ -16,7 +17,10 @@ namespace edgerun {
 namespace {
 
 constexpr int64_t kRows = 6;    // tiles per micro-kernel call
-constexpr int64_t kBlock = 16;  // output channels per micro-kernel call
+constexpr int64_t kBlock = 16;  // output channels per micro-kernel call, and per packed block
+// Tiles per AVX-512 micro-kernel call (of one or two blocks): 6 like the AVX2 one, since the blocks of
+// tiles are multiples of 6 (8 rows left a quarter of each call unused on ResNet layers, 1.2x slower).
+constexpr int64_t kRows512 = 6;
 // Transformed inputs and outputs of one block of tiles stay within this many bytes, so that the GEMMs
 // over the points find them in L2 (1 MiB per core here) beside the transformed weights.
 constexpr size_t kBlockBytes = 384 * 1024;
@@ -162,6 +166,22 @@ __attribute__((target("avx2,fma"))) void gemm_6x16(const float* a, int64_t a_str
   }
 }
 
+// out[r][0..N * 16 - 1] = sum over c < depth of a[r * a_stride + c] * w[n * w_next + c * 16 + 0..15] (block
+// n of N), r < rows.
+template <int N>
+__attribute__((target(EDGERUN_AVX512_TARGET))) void gemm_avx512(const float* a, int64_t a_stride, int64_t rows,
+                                                               const float* w, int64_t w_next, int64_t depth,
+                                                               float* out, int64_t out_stride) {
+  const float* rows_a[kRows512];
+  for (int64_t r = 0; r < kRows512; ++r) rows_a[r] = a + std::min(r, rows - 1) * a_stride;
+  __m512 acc[kRows512][N];
+  for (auto& row : acc)
+    for (auto& v : row) v = _mm512_setzero_ps();
+  fma_rows_x16n<kRows512, N>(rows_a, 1, w, w_next, depth, acc);
+  for (int64_t r = 0; r < rows; ++r, out += out_stride)
+    for (int n = 0; n < N; ++n) _mm512_storeu_ps(out + n * kBlock, acc[r][n]);
+}
+
 template <int Tile>
 __attribute__((target("avx2,fma"))) void transform_inputs(const float* x, const ConvNhwcGeometry& g,
                                                           int64_t channels, int64_t tiles_h, int64_t tiles_w,
@@ -273,6 +293,7 @@ void ConvWinogradF32::pack(const float* weights, const float* bias, int64_t out_
   bias_.assign(static_cast<size_t>(blocks_ * kBlock), 0.f);
   if (bias) std::copy(bias, bias + out_channels, bias_.begin());
   activation_ = activation;
+  avx512_ = cpu_has_avx512();
 }
 
 void ConvWinogradF32::set_geometry(const ConvNhwcGeometry& geometry) {
@@ -308,13 +329,28 @@ void ConvWinogradF32::run_unit(const float* x, float* y, const float* residual, 
   for (int64_t sub = block_begin; sub < block_end; sub += kSubBlocks) {
     const int64_t sub_end = std::min(block_end, sub + kSubBlocks), cols = (sub_end - sub) * kBlock;
     const int64_t m_point = block_tiles_ * cols;
-    for (int64_t p = 0; p < points_; ++p)
+    const int64_t w_next = channels_ * kBlock;  // packed floats from one block to the next
+    for (int64_t p = 0; p < points_; ++p) {
+      if (avx512_) {  // two blocks at a time
+        for (int64_t b = sub; b < sub_end; b += 2) {
+          const float* w = packed_.data() + (p * blocks_ + b) * w_next;
+          for (int64_t r = 0; r < count; r += kRows512) {
+            const float* a = v + p * v_point + r * channels_padded_;
+            float* out = m + p * m_point + r * cols + (b - sub) * kBlock;
+            const int64_t rows = std::min(kRows512, count - r);
+            if (b + 1 < sub_end) gemm_avx512<2>(a, channels_padded_, rows, w, w_next, channels_, out, cols);
+            else gemm_avx512<1>(a, channels_padded_, rows, w, w_next, channels_, out, cols);
+          }
+        }
+        continue;
+      }
       for (int64_t b = sub; b < sub_end; ++b) {
-        const float* w = packed_.data() + (p * blocks_ + b) * channels_ * kBlock;
+        const float* w = packed_.data() + (p * blocks_ + b) * w_next;
         for (int64_t r = 0; r < count; r += kRows)
           gemm_6x16(v + p * v_point + r * channels_padded_, channels_padded_, std::min(kRows, count - r), w,
                     channels_, m + p * m_point + r * cols + (b - sub) * kBlock, cols);
       }
+    }
     const int64_t col_begin = sub * kBlock, col_end = std::min(out_channels_, sub_end * kBlock);
     if (tile_ == 2)
       transform_outputs<2>(m, geometry_, out_channels_, tiles_h_, tiles_w_, tile_begin, count, col_begin, col_end,

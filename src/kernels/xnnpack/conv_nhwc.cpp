@@ -9,6 +9,9 @@
 // That GEMM runs at the FMA peak, so 3x3 stride-1 ones go further with Winograd (fewer multiplies)
 // wherever enough tiles share its larger transformed weights (ConvWinogradF32::choose_tile: at 7x7
 // 512->512, as at the end of ResNets, the direct kernel stays faster).
+// The three own kernels take AVX-512 paths where cpu_has_avx512() (EDGERUN_ISA=avx2 keeps them on AVX2);
+// the choices here were measured on AVX2 and still hold there for Winograd (EDGERUN_CONV_WINOGRAD=0 is
+// 1.2-1.3x slower on resnet18/50); the depthwise 3x3 stride-2 choice measured within noise either way.
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
