@@ -303,10 +303,15 @@ void ConvWinogradF32::set_geometry(const ConvNhwcGeometry& geometry) {
   tiles_ = geometry.batch * tiles_h_ * tiles_w_;
   const int64_t row_floats = points_ * (channels_padded_ + std::min(blocks_, kSubBlocks) * kBlock);
   block_tiles_ = block_tiles_for(points_, channels_, out_channels_, tiles_);
+  const int64_t hw = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  // Enough blocks of tiles for run()'s work items where the tiles allow (blocks of at least two GEMM
+  // calls): otherwise it splits the output channels, and every channel group transforms the same
+  // inputs again (squeezenet's 16->64 layers at 55x55 took longer on two threads than on one).
+  const int64_t wanted = std::max<int64_t>(2 * kRows, (tiles_ + 4 * hw - 1) / (4 * hw) / kRows * kRows);
+  if (block_tiles_ > wanted) block_tiles_ = wanted;
   tile_blocks_ = (tiles_ + block_tiles_ - 1) / block_tiles_;
   slice_floats_ = static_cast<size_t>((block_tiles_ * row_floats + 15) / 16 * 16);
   // One slice per concurrent work item: run() uses at most 4 per thread.
-  const int64_t hw = std::max<int64_t>(1, std::thread::hardware_concurrency());
   slices_ = std::min<int64_t>(4 * hw, 32);
 }
 
