@@ -10,6 +10,7 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #include "kernels/x86/fma_6x16.h"
 #include "kernels/x86/fma_avx512.h"
+#include "kernels/x86/float_vectors.h"
 #define EDGERUN_WINOGRAD_AVX2 1
 #endif
 
@@ -42,116 +43,6 @@ int64_t block_tiles_for(int64_t points, int64_t channels, int64_t out_channels, 
 }
 
 #ifdef EDGERUN_WINOGRAD_AVX2
-#define EDGERUN_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
-
-// One-dimensional transforms, applied to rows and then to columns. The input ones are B^T d, the output
-// ones A^T m (points 0, 1, -1 for F2; 0, 1, -1, 2, -2 and infinity for F4).
-template <int Tile>
-struct Transforms;
-
-template <>
-struct Transforms<2> {
-  EDGERUN_AVX2_INLINE static void input(const __m256* d, __m256* r) {
-    r[0] = _mm256_sub_ps(d[0], d[2]);
-    r[1] = _mm256_add_ps(d[1], d[2]);
-    r[2] = _mm256_sub_ps(d[2], d[1]);
-    r[3] = _mm256_sub_ps(d[1], d[3]);
-  }
-  EDGERUN_AVX2_INLINE static void output(const __m256* m, __m256* o) {
-    o[0] = _mm256_add_ps(_mm256_add_ps(m[0], m[1]), m[2]);
-    o[1] = _mm256_sub_ps(_mm256_sub_ps(m[1], m[2]), m[3]);
-  }
-};
-
-template <>
-struct Transforms<4> {
-  EDGERUN_AVX2_INLINE static void input(const __m256* d, __m256* r) {
-    const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f);
-    const __m256 a = _mm256_fnmadd_ps(four, d[2], d[4]);  // d4 - 4 d2
-    const __m256 b = _mm256_fnmadd_ps(four, d[1], d[3]);  // d3 - 4 d1
-    const __m256 c = _mm256_sub_ps(d[4], d[2]);
-    const __m256 e = _mm256_mul_ps(two, _mm256_sub_ps(d[3], d[1]));
-    r[0] = _mm256_fnmadd_ps(five, d[2], _mm256_fmadd_ps(four, d[0], d[4]));
-    r[1] = _mm256_add_ps(a, b);
-    r[2] = _mm256_sub_ps(a, b);
-    r[3] = _mm256_add_ps(c, e);
-    r[4] = _mm256_sub_ps(c, e);
-    r[5] = _mm256_fnmadd_ps(five, d[3], _mm256_fmadd_ps(four, d[1], d[5]));
-  }
-  EDGERUN_AVX2_INLINE static void output(const __m256* m, __m256* o) {
-    const __m256 a = _mm256_add_ps(m[1], m[2]), b = _mm256_sub_ps(m[1], m[2]);
-    const __m256 c = _mm256_add_ps(m[3], m[4]), d = _mm256_sub_ps(m[3], m[4]);
-    o[0] = _mm256_add_ps(_mm256_add_ps(m[0], a), c);
-    o[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.f), d, b);
-    o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.f), c, a);
-    o[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.f), d, b), m[5]);
-  }
-};
-
-__attribute__((target("avx2,fma"))) __m256i lane_mask(int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-// Transforms one input tile: src holds the alpha x alpha pixel pointers (null in the padding); writes
-// channel c of point p to dst[p * point_stride + c], zeros past `channels` up to a multiple of 8.
-template <int Tile>
-__attribute__((target("avx2,fma"))) void input_tile(const float* const* src, int64_t channels, float* dst,
-                                                    int64_t point_stride) {
-  constexpr int A = Tile + 2;
-  for (int64_t c = 0; c < channels; c += 8) {
-    __m256 d[A][A];
-    if (c + 8 <= channels) {
-      for (int i = 0; i < A; ++i)
-        for (int j = 0; j < A; ++j)
-          d[i][j] = src[i * A + j] ? _mm256_loadu_ps(src[i * A + j] + c) : _mm256_setzero_ps();
-    } else {
-      const __m256i mask = lane_mask(channels - c);
-      for (int i = 0; i < A; ++i)
-        for (int j = 0; j < A; ++j)
-          d[i][j] = src[i * A + j] ? _mm256_maskload_ps(src[i * A + j] + c, mask) : _mm256_setzero_ps();
-    }
-    __m256 t[A][A], col[A], r[A];
-    for (int i = 0; i < A; ++i) Transforms<Tile>::input(d[i], t[i]);  // t[i][j] = (d B)[i][j]
-    for (int j = 0; j < A; ++j) {
-      for (int i = 0; i < A; ++i) col[i] = t[i][j];
-      Transforms<Tile>::input(col, r);
-      for (int i = 0; i < A; ++i) _mm256_storeu_ps(dst + (i * A + j) * point_stride + c, r[i]);
-    }
-  }
-}
-
-// Inverse-transforms 8 channels of one tile (src: point p at src[p * point_stride]), adds the bias,
-// clamps, and stores the rows x cols outputs that fall inside the image (lanes < lanes).
-template <int Tile>
-__attribute__((target("avx2,fma"))) void output_tile(const float* src, int64_t point_stride, const float* bias,
-                                                     const OutputActivation& act, const float* res, float* out,
-                                                     int64_t row_stride, int64_t pixel_stride, int rows, int cols,
-                                                     int64_t lanes) {
-  constexpr int A = Tile + 2;
-  __m256 t[Tile][A], m[A], o[Tile];
-  for (int j = 0; j < A; ++j) {  // columns first: t[a][j] = (A^T M)[a][j]
-    for (int i = 0; i < A; ++i) m[i] = _mm256_loadu_ps(src + (i * A + j) * point_stride);
-    Transforms<Tile>::output(m, o);
-    for (int a = 0; a < Tile; ++a) t[a][j] = o[a];
-  }
-  const __m256 b = _mm256_loadu_ps(bias);
-  const __m256i mask = lane_mask(lanes);
-  for (int a = 0; a < rows; ++a) {
-    Transforms<Tile>::output(t[a], o);
-    for (int c = 0; c < cols; ++c) {
-      __m256 sum = _mm256_add_ps(o[c], b);
-      if (res) {
-        const float* r = res + a * row_stride + c * pixel_stride;
-        sum = _mm256_add_ps(sum, lanes >= 8 ? _mm256_loadu_ps(r) : _mm256_maskload_ps(r, mask));
-      }
-      const __m256 v = apply_activation(act, sum);
-      float* p = out + a * row_stride + c * pixel_stride;
-      if (lanes >= 8) _mm256_storeu_ps(p, v);
-      else _mm256_maskstore_ps(p, mask, v);
-    }
-  }
-}
-
 // out[r][0..15] = sum over c < depth of a[r * a_stride + c] * w[c][0..15], r < rows.
 __attribute__((target("avx2,fma"))) void gemm_6x16(const float* a, int64_t a_stride, int64_t rows, const float* w,
                                                    int64_t depth, float* out, int64_t out_stride) {
@@ -182,49 +73,24 @@ __attribute__((target(EDGERUN_AVX512_TARGET))) void gemm_avx512(const float* a, 
     for (int n = 0; n < N; ++n) _mm512_storeu_ps(out + n * kBlock, acc[r][n]);
 }
 
-template <int Tile>
-__attribute__((target("avx2,fma"))) void transform_inputs(const float* x, const ConvNhwcGeometry& g,
-                                                          int64_t channels, int64_t tiles_h, int64_t tiles_w,
-                                                          int64_t tile_begin, int64_t count, float* v,
-                                                          int64_t row_stride, int64_t point_stride) {
-  constexpr int A = Tile + 2;
-  const float* src[A * A];
-  for (int64_t k = 0; k < count; ++k) {
-    const int64_t i = tile_begin + k, n = i / (tiles_h * tiles_w), ty = i / tiles_w % tiles_h, tx = i % tiles_w;
-    const int64_t ih0 = ty * Tile - g.pad_top, iw0 = tx * Tile - g.pad_left;
-    for (int r = 0; r < A; ++r) {
-      const int64_t ih = ih0 + r;
-      for (int c = 0; c < A; ++c) {
-        const int64_t iw = iw0 + c;
-        src[r * A + c] = ih >= 0 && ih < g.in_h && iw >= 0 && iw < g.in_w
-                             ? x + ((n * g.in_h + ih) * g.in_w + iw) * channels
-                             : nullptr;
-      }
-    }
-    input_tile<Tile>(src, channels, v + k * row_stride, point_stride);
-  }
-}
+// The transforms, once per vector width.
+namespace ymm {
+using Vec = Ymm;
+#define EDGERUN_WG_TARGET "avx2,fma"
+#include "kernels/x86/conv_winograd_f32_transforms.inc"
+#undef EDGERUN_WG_TARGET
+}  // namespace ymm
 
-template <int Tile>
-__attribute__((target("avx2,fma"))) void transform_outputs(const float* m, const ConvNhwcGeometry& g,
-                                                           int64_t out_channels, int64_t tiles_h, int64_t tiles_w,
-                                                           int64_t tile_begin, int64_t count, int64_t col_begin,
-                                                           int64_t col_end, int64_t row_stride, int64_t point_stride,
-                                                           const float* bias, const OutputActivation& act,
-                                                           const float* residual, float* y) {
-  for (int64_t k = 0; k < count; ++k) {
-    const int64_t i = tile_begin + k, n = i / (tiles_h * tiles_w), ty = i / tiles_w % tiles_h, tx = i % tiles_w;
-    const int64_t oh = ty * Tile, ow = tx * Tile;
-    const int rows = static_cast<int>(std::min<int64_t>(Tile, g.out_h - oh));
-    const int cols = static_cast<int>(std::min<int64_t>(Tile, g.out_w - ow));
-    const int64_t offset = ((n * g.out_h + oh) * g.out_w + ow) * out_channels;
-    float* out = y + offset;
-    const float* res = residual ? residual + offset : nullptr;
-    for (int64_t c = col_begin; c < col_end; c += 8)
-      output_tile<Tile>(m + k * row_stride + (c - col_begin), point_stride, bias + c, act, res ? res + c : nullptr, out + c,
-                        g.out_w * out_channels, out_channels, rows, cols, col_end - c);
-  }
-}
+namespace zmm {
+using Vec = Zmm;
+#define EDGERUN_WG_TARGET EDGERUN_AVX512_TARGET
+// GCC 12's false uninitialized warnings from the AVX-512 intrinsics (see float_vectors.h).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "kernels/x86/conv_winograd_f32_transforms.inc"
+#pragma GCC diagnostic pop
+#undef EDGERUN_WG_TARGET
+}  // namespace zmm
 
 #endif  // EDGERUN_WINOGRAD_AVX2
 
@@ -251,7 +117,9 @@ void ConvWinogradF32::pack(const float* weights, const float* bias, int64_t out_
                            const OutputActivation& activation) {
   out_channels_ = out_channels;
   channels_ = channels;
-  channels_padded_ = (channels + 7) / 8 * 8;
+  avx512_ = cpu_has_avx512();
+  const int64_t lanes = avx512_ ? 16 : 8;  // the transforms' vector width
+  channels_padded_ = (channels + lanes - 1) / lanes * lanes;
   blocks_ = (out_channels + kBlock - 1) / kBlock;
   // U = G g G^T, in double so that the transformed weights are rounded once.
   static const double g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
@@ -293,7 +161,6 @@ void ConvWinogradF32::pack(const float* weights, const float* bias, int64_t out_
   bias_.assign(static_cast<size_t>(blocks_ * kBlock), 0.f);
   if (bias) std::copy(bias, bias + out_channels, bias_.begin());
   activation_ = activation;
-  avx512_ = cpu_has_avx512();
 }
 
 void ConvWinogradF32::set_geometry(const ConvNhwcGeometry& geometry) {
@@ -328,8 +195,11 @@ void ConvWinogradF32::run_unit(const float* x, float* y, const float* residual, 
   float* v = scratch;
   float* m = scratch + points_ * block_tiles_ * channels_padded_;
   const int64_t v_point = block_tiles_ * channels_padded_;
-  if (tile_ == 2) transform_inputs<2>(x, geometry_, channels_, tiles_h_, tiles_w_, tile_begin, count, v, channels_padded_, v_point);
-  else transform_inputs<4>(x, geometry_, channels_, tiles_h_, tiles_w_, tile_begin, count, v, channels_padded_, v_point);
+  const auto transform_inputs = avx512_ ? (tile_ == 2 ? zmm::transform_inputs<2> : zmm::transform_inputs<4>)
+                                        : (tile_ == 2 ? ymm::transform_inputs<2> : ymm::transform_inputs<4>);
+  const auto transform_outputs = avx512_ ? (tile_ == 2 ? zmm::transform_outputs<2> : zmm::transform_outputs<4>)
+                                         : (tile_ == 2 ? ymm::transform_outputs<2> : ymm::transform_outputs<4>);
+  transform_inputs(x, geometry_, channels_, tiles_h_, tiles_w_, tile_begin, count, v, channels_padded_, v_point);
   // A few 16-channel blocks at a time, so that their products m stay small beside v.
   for (int64_t sub = block_begin; sub < block_end; sub += kSubBlocks) {
     const int64_t sub_end = std::min(block_end, sub + kSubBlocks), cols = (sub_end - sub) * kBlock;
@@ -357,12 +227,8 @@ void ConvWinogradF32::run_unit(const float* x, float* y, const float* residual, 
       }
     }
     const int64_t col_begin = sub * kBlock, col_end = std::min(out_channels_, sub_end * kBlock);
-    if (tile_ == 2)
-      transform_outputs<2>(m, geometry_, out_channels_, tiles_h_, tiles_w_, tile_begin, count, col_begin, col_end,
-                           cols, m_point, bias_.data(), activation, residual, y);
-    else
-      transform_outputs<4>(m, geometry_, out_channels_, tiles_h_, tiles_w_, tile_begin, count, col_begin, col_end,
-                           cols, m_point, bias_.data(), activation, residual, y);
+    transform_outputs(m, geometry_, out_channels_, tiles_h_, tiles_w_, tile_begin, count, col_begin, col_end, cols,
+                      m_point, bias_.data(), activation, residual, y);
   }
 #else
   (void)x, (void)y, (void)residual, (void)activation, (void)scratch, (void)block, (void)group, (void)groups;

@@ -28,6 +28,9 @@ struct Ymm {
   EDGERUN_YMM_INLINE V zero() { return _mm256_setzero_ps(); }
   EDGERUN_YMM_INLINE V set1(float x) { return _mm256_set1_ps(x); }
   EDGERUN_YMM_INLINE V add(V a, V b) { return _mm256_add_ps(a, b); }
+  EDGERUN_YMM_INLINE V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  EDGERUN_YMM_INLINE V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  EDGERUN_YMM_INLINE V fnmadd(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
   EDGERUN_YMM_INLINE V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   EDGERUN_YMM_INLINE V clamp(V v, V lo, V hi) { return _mm256_min_ps(_mm256_max_ps(v, lo), hi); }
   EDGERUN_YMM_INLINE V silu(V v) { return silu_avx2(v); }
@@ -51,6 +54,9 @@ struct Zmm {
   EDGERUN_ZMM_INLINE V zero() { return _mm512_setzero_ps(); }
   EDGERUN_ZMM_INLINE V set1(float x) { return _mm512_set1_ps(x); }
   EDGERUN_ZMM_INLINE V add(V a, V b) { return _mm512_add_ps(a, b); }
+  EDGERUN_ZMM_INLINE V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  EDGERUN_ZMM_INLINE V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  EDGERUN_ZMM_INLINE V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
   EDGERUN_ZMM_INLINE V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   EDGERUN_ZMM_INLINE V clamp(V v, V lo, V hi) { return _mm512_min_ps(_mm512_max_ps(v, lo), hi); }
   EDGERUN_ZMM_INLINE V silu(V v) { return silu_avx512(v); }
