@@ -7,7 +7,8 @@
 // channels in one instruction (an output row starting at an odd row, or an odd kernel height, pairs
 // some rows with zero weights), with no widening, shuffling or bounds checks in its loop. Each input
 // value is widened once instead of once per tap. Requantization is the pointwise kernel's: float(acc) *
-// scale[c], rounded to nearest even, plus the output zero point, clamped.
+// scale[c], rounded to nearest even, plus the output zero point, clamped. With AVX-512 VNNI one
+// vpdpwssd multiplies and adds a tap's two rows for all 16 channels of a block.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -67,6 +68,7 @@ class DepthwiseConvInt8 {
   int64_t padded_cols_ = 0;
   std::vector<int64_t> pair_row_of_slot_, slot_of_pair_row_;
   bool serial_ = false;  // too little work to split over threads
+  bool vnni_ = false;    // AVX-512 VNNI: one vpdpwssd per tap and block
 };
 
 }  // namespace edgerun
