@@ -115,7 +115,9 @@ EDGERUN_INT8_AVX2 void row_avx2(const RowArgs& a, int64_t b0, int64_t b1) {
 // high ones), where AVX2 takes two loads of each, two vpmaddwd and two vpaddd. (gcc 12 warns of an
 // uninitialized value inside its own _mm512_extracti64x4_epi64.)
 #pragma GCC diagnostic push
+#ifndef __clang__  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 template <int J, int KW>
 EDGERUN_INT8_VNNI void row_vnni(const RowArgs& a, int64_t b0, int64_t b1) {
   const int64_t row_pairs = J > 0 ? J : a.row_pairs, kernel_w = KW > 0 ? KW : a.kernel_w;

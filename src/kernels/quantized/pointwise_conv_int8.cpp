@@ -249,7 +249,9 @@ EDGERUN_VNNI void tile_8xn_vnni(const uint8_t* const a[kVnniRows], const int8_t*
 // `stride` apart), two blocks a tile where two remain. (gcc 12 warns of an uninitialized value inside
 // its own _mm512_extracti64x4_epi64.)
 #pragma GCC diagnostic push
+#ifndef __clang__  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 EDGERUN_VNNI void gemm_vnni(const uint8_t* x, int8_t* y, int64_t rows, int64_t steps, int64_t stride, int64_t n,
                             int64_t block_begin, int64_t block_end, const int8_t* packed, const int32_t* bias,
                             const float* scale, int32_t y_zero_point, float y_lo, float y_hi) {

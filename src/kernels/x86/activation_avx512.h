@@ -11,7 +11,9 @@
 // GCC 12 warns that the intrinsics' _mm512_undefined_ps() (their unused pass-through operand) may be
 // uninitialized, wherever they are inlined from these functions.
 #pragma GCC diagnostic push
+#ifndef __clang__  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace edgerun {
 

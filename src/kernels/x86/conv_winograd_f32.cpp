@@ -86,7 +86,9 @@ using Vec = Zmm;
 #define EDGERUN_WG_TARGET EDGERUN_AVX512_TARGET
 // GCC 12's false uninitialized warnings from the AVX-512 intrinsics (see float_vectors.h).
 #pragma GCC diagnostic push
+#ifndef __clang__  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "kernels/x86/conv_winograd_f32_transforms.inc"
 #pragma GCC diagnostic pop
 #undef EDGERUN_WG_TARGET

@@ -40,7 +40,9 @@ struct Ymm {
 
 // As in activation_avx512.h: GCC 12's false uninitialized warnings from the AVX-512 intrinsics.
 #pragma GCC diagnostic push
+#ifndef __clang__  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #define EDGERUN_ZMM_INLINE __attribute__((target(EDGERUN_AVX512_TARGET), always_inline)) static inline
 struct Zmm {
   using V = __m512;
