@@ -246,8 +246,8 @@ EDGERUN_VNNI void tile_8xn_vnni(const uint8_t* const a[kVnniRows], const int8_t*
 }
 
 // Output columns [block_begin * 16, block_end * 16) of `rows` unsigned-byte rows (`steps` k-quads each,
-// `stride` apart), two blocks a tile where two remain. (gcc 12 warns of an uninitialized value inside
-// its own _mm512_extracti64x4_epi64.)
+// `stride` apart), two blocks a tile where two remain. (gcc 12 warns of uninitialized values inside
+// its own AVX-512 intrinsics.)
 #pragma GCC diagnostic push
 #ifndef __clang__  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -256,8 +256,8 @@ EDGERUN_VNNI void gemm_vnni(const uint8_t* x, int8_t* y, int64_t rows, int64_t s
                             int64_t block_begin, int64_t block_end, const int8_t* packed, const int32_t* bias,
                             const float* scale, int32_t y_zero_point, float y_lo, float y_hi) {
   const int64_t block_size = steps * 4 * kBlock;
-  const __m256 lo = _mm256_set1_ps(y_lo), hi = _mm256_set1_ps(y_hi);
-  const __m256i zero_point = _mm256_set1_epi32(y_zero_point);
+  const __m512 lo = _mm512_set1_ps(y_lo), hi = _mm512_set1_ps(y_hi);
+  const __m512i zero_point = _mm512_set1_epi32(y_zero_point);
   __m512i acc[kVnniRows][2];
   for (int64_t b = block_begin; b < block_end; b += 2) {
     const int blocks = b + 1 < block_end ? 2 : 1;
@@ -271,9 +271,14 @@ EDGERUN_VNNI void gemm_vnni(const uint8_t* x, int8_t* y, int64_t rows, int64_t s
       for (int h = 0; h < blocks; ++h) {
         const int64_t col = (b + h) * kBlock, cols = std::min(kBlock, n - col);
         const __mmask16 store = static_cast<__mmask16>((1u << cols) - 1);
+        const __m512i bias_v = _mm512_loadu_si512(bias + col);
+        const __m512 scale_v = _mm512_loadu_ps(scale + col);
         for (int64_t r = 0; r < valid; ++r) {
-          const __m128i q = requantize_16(_mm512_castsi512_si256(acc[r][h]), _mm512_extracti64x4_epi64(acc[r][h], 1),
-                                          bias + col, scale + col, lo, hi, zero_point);
+          // requantize_8's steps on 16 lanes; the clamp keeps the values in int8, so vpmovsdb's
+          // saturation never acts.
+          __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][h], bias_v)), scale_v);
+          f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+          const __m128i q = _mm512_cvtsepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), zero_point));
           _mm_mask_storeu_epi8(y + (r0 + r) * n + col, store, q);
         }
       }
