@@ -112,8 +112,8 @@ EDGERUN_INT8_AVX2 void row_avx2(const RowArgs& a, int64_t b0, int64_t b1) {
 
 // row_avx2 with AVX-512 VNNI: a block's 32 int16 (its low and high halves) are one zmm, and vpdpwssd
 // multiplies and adds a tap into the int32 sums in one instruction (lanes 0-7 the low sums, 8-15 the
-// high ones), where AVX2 takes two loads of each, two vpmaddwd and two vpaddd. (gcc 12 warns of an
-// uninitialized value inside its own _mm512_extracti64x4_epi64.)
+// high ones), where AVX2 takes two loads of each, two vpmaddwd and two vpaddd. (gcc 12 warns of
+// uninitialized values inside its own AVX-512 intrinsics.)
 #pragma GCC diagnostic push
 #ifndef __clang__  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -121,13 +121,15 @@ EDGERUN_INT8_AVX2 void row_avx2(const RowArgs& a, int64_t b0, int64_t b1) {
 template <int J, int KW>
 EDGERUN_INT8_VNNI void row_vnni(const RowArgs& a, int64_t b0, int64_t b1) {
   const int64_t row_pairs = J > 0 ? J : a.row_pairs, kernel_w = KW > 0 ? KW : a.kernel_w;
-  const __m256 lo = _mm256_set1_ps(a.y_lo), hi = _mm256_set1_ps(a.y_hi);
-  const __m256i zero_point = _mm256_set1_epi32(a.y_zero_point);
+  const __m512 lo = _mm512_set1_ps(a.y_lo), hi = _mm512_set1_ps(a.y_hi);
+  const __m512i zero_point = _mm512_set1_epi32(a.y_zero_point);
   const int64_t pixel_step = a.stride * 32, tap_step = a.dilation * 32, block_step = a.padded_cols * 32;
   for (int64_t b = b0; b < b1; ++b) {
     const int16_t* w = a.w + b * row_pairs * kernel_w * 32;
     const int64_t c = b * kBlock, valid = std::min(kBlock, a.channels - c);
     const __mmask16 store = static_cast<__mmask16>((1u << valid) - 1);
+    const __m512i bias_v = _mm512_loadu_si512(a.bias + c);
+    const __m512 scale_v = _mm512_loadu_ps(a.scale + c);
     for (int64_t ox = 0; ox < a.out_w; ++ox) {
       __m512i acc = _mm512_setzero_si512();
       for (int64_t j = 0; j < row_pairs; ++j) {
@@ -136,8 +138,12 @@ EDGERUN_INT8_VNNI void row_vnni(const RowArgs& a, int64_t b0, int64_t b1) {
         for (int64_t kx = 0; kx < kernel_w; ++kx)
           acc = _mm512_dpwssd_epi32(acc, _mm512_loadu_si512(z + kx * tap_step), _mm512_loadu_si512(wj + kx * 32));
       }
-      const __m128i q = requantize_block(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1), a.bias + c,
-                                         a.scale + c, lo, hi, zero_point);
+      // requantize_8's steps on 16 lanes (bias and scale are in lane order), narrowed by vpmovsdb (the
+      // clamp keeps values in int8); 4-byte groups 1 and 2 swapped into channel order.
+      __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, bias_v)), scale_v);
+      f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+      const __m128i q = _mm_shuffle_epi32(_mm512_cvtsepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), zero_point)),
+                                          _MM_SHUFFLE(3, 1, 2, 0));
       _mm_mask_storeu_epi8(a.out + ox * a.channels + c, store, q);
     }
   }
