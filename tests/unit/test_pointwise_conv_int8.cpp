@@ -164,7 +164,8 @@ TEST(PointwiseConvInt8, VnniTakesAnyWeightsExactly) {
   // in a single 16-column block and in a partial one, row counts off the 8-row tile, K off the k-quad;
   // on one thread and two.
   edgerun::ThreadPool two(2);
-  for (auto [n, k, rows] : {std::tuple{16, 4, 8}, {48, 37, 98}, {33, 64, 11}, {3, 1, 1}, {40, 130, 50}, {64, 9, 7}}) {
+  for (auto [n, k, rows] : {std::tuple{16, 4, 8}, {48, 37, 98}, {33, 64, 11}, {3, 1, 1}, {40, 130, 50}, {64, 9, 7},
+                            {24, 16, 200}}) {
     for (auto [lo, hi] : {std::pair{-128, 127}, std::pair{120, 127}, std::pair{-128, -120}}) {
       Layer l = layer(n, k, rows, lo, hi, -128, 127, static_cast<unsigned>(n * k + lo));
       if (lo > 0) std::fill(l.x.begin(), l.x.end(), int8_t{127});

@@ -166,6 +166,10 @@ __attribute__((target("avx2"))) void to_unsigned_avx2(const int8_t* src, uint8_t
 
 // Rows as unsigned bytes, K padded to the stride with zeros.
 void flip_rows(const int8_t* x, uint8_t* xu, int64_t rows, int64_t k, int64_t stride) {
+  if (stride == k) {  // K a multiple of 4: one pass over the chunk (per row, K = 16 cost 15 ns a row)
+    to_unsigned_avx2(x, xu, rows * k);
+    return;
+  }
   for (int64_t r = 0; r < rows; ++r) {
     to_unsigned_avx2(x + r * k, xu + r * stride, k);
     for (int64_t i = k; i < stride; ++i) xu[r * stride + i] = 0;
