@@ -44,11 +44,9 @@ class DepthwiseConvInt8 {
   // x: [batch][in_h][in_w][channels], y: [batch][out_h][out_w][channels].
   void run(const int8_t* x, int8_t* y, void* scratch, ThreadPool* threads) const;
 
-  // Work items of run(), public for its thread-pool loops: the row pair `slot` (over batch x the
-  // pairs needed), and output row `row` (over batch x out_h) for 16-channel blocks
-  // [block_begin, block_end).
-  void pair_rows(const int8_t* x, int16_t* pairs, int64_t slot) const;
-  void run_row(const int16_t* pairs, int8_t* y, int64_t row, int64_t block_begin, int64_t block_end) const;
+  // Work items of run(), public for its thread-pool loop: band `band` (over batch x bands of output rows)
+  // with its row pairs in `pairs`.
+  void run_band(const int8_t* x, int8_t* y, int16_t* pairs, int64_t band) const;
 
  private:
   int64_t channels_ = 0, kernel_h_ = 0, kernel_w_ = 0, row_pairs_ = 0, blocks_ = 0;
@@ -63,10 +61,14 @@ class DepthwiseConvInt8 {
   int32_t y_zero_point_ = 0;
   float y_lo_ = 0, y_hi_ = 0;  // clamp bounds minus the zero point, in float
   ConvNhwcGeometry geometry_;
-  // Row pairs: pair m (padded rows 2m and 2m + 1; padded row r is input row r - pad_top) where some
-  // output row reads it, and where each is stored ([slot][blocks][padded columns][32] int16 per image).
-  int64_t padded_cols_ = 0;
-  std::vector<int64_t> pair_row_of_slot_, slot_of_pair_row_;
+  // Row pair m holds padded rows 2m and 2m + 1 (padded row r is input row r - pad_top), stored as
+  // [blocks][padded columns][32] int16. A band of band_rows_ output rows writes the pairs it reads
+  // (at most band_pairs_) into its slice of the scratch.
+  int64_t padded_cols_ = 0, band_rows_ = 1, bands_per_image_ = 0, band_pairs_ = 0, slices_ = 1;
+  // Pair m of image n into `out`.
+  void pair_row(const int8_t* x, int16_t* out, int64_t n, int64_t m) const;
+  // Output row `row` (over batch x out_h), its pairs from pair `first_pair` on in `pairs`.
+  void run_row(const int16_t* pairs, int64_t first_pair, int8_t* y, int64_t row) const;
   bool serial_ = false;  // too little work to split over threads
   bool vnni_ = false;    // AVX-512 VNNI: one vpdpwssd per tap and block
 };
