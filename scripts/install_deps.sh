@@ -6,7 +6,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
   libpng-dev libjpeg-dev zlib1g-dev libcli11-dev libgtest-dev libbenchmark-dev
   libxnnpack-dev libpthreadpool-dev nlohmann-json3-dev libboost-dev wrk
-  python3-torch python3-torchvision python3-onnx python3-numpy dataset-fashion-mnist
+  python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do
