@@ -35,8 +35,15 @@ constexpr size_t kCachedWeightBytes = 512 * 1024;
 // 1.3x; at 7x7 512->512 both (1+ MB) are slower than direct.
 constexpr size_t kMaxWeightBytesPerTile = 256 * 1024;
 
+// Channels of a transformed input row: a multiple of the transforms' vector width (16 lanes with
+// AVX-512, else 8), the values past `channels` zero.
+int64_t padded_channels(int64_t channels) {
+  const int64_t lanes = cpu_has_avx512() ? 16 : 8;
+  return (channels + lanes - 1) / lanes * lanes;
+}
+
 int64_t block_tiles_for(int64_t points, int64_t channels, int64_t out_channels, int64_t tiles) {
-  const int64_t padded = (channels + 7) / 8 * 8, blocks = (out_channels + kBlock - 1) / kBlock;
+  const int64_t padded = padded_channels(channels), blocks = (out_channels + kBlock - 1) / kBlock;
   const int64_t row_floats = points * (padded + std::min(blocks, kSubBlocks) * kBlock);
   const int64_t fit = static_cast<int64_t>(kBlockBytes / sizeof(float)) / row_floats / kRows * kRows;
   return std::min(std::clamp<int64_t>(fit, kRows, kMaxBlockTiles), std::max<int64_t>(tiles, 1));
@@ -120,8 +127,7 @@ void ConvWinogradF32::pack(const float* weights, const float* bias, int64_t out_
   out_channels_ = out_channels;
   channels_ = channels;
   avx512_ = cpu_has_avx512();
-  const int64_t lanes = avx512_ ? 16 : 8;  // the transforms' vector width
-  channels_padded_ = (channels + lanes - 1) / lanes * lanes;
+  channels_padded_ = padded_channels(channels);
   blocks_ = (out_channels + kBlock - 1) / kBlock;
   // U = G g G^T, in double so that the transformed weights are rounded once.
   static const double g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};

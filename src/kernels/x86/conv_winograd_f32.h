@@ -4,8 +4,8 @@
 // go further. Per block of output tiles: the input tiles are transformed (vectorized over channels, which
 // NHWC keeps contiguous) into [point][tile][channel], one 6x16 GEMM micro-kernel multiplies them by the
 // transformed weights of every point, and the output transform adds the bias and clamps as it stores.
-// With AVX-512 the GEMMs run on 6 tiles x 32 channels in zmm registers (fma_avx512.h); the transforms
-// stay on ymm.
+// With AVX-512 the GEMMs run on 6 tiles x 32 channels in zmm registers (fma_avx512.h), and the
+// transforms on 16 channels per zmm.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -62,7 +62,7 @@ class ConvWinogradF32 {
   std::vector<float> bias_;    // [blocks * 16]
   OutputActivation activation_;
   ConvNhwcGeometry geometry_;
-  bool avx512_ = false;  // the GEMMs on AVX-512 (cpu_has_avx512()): 6 tiles x 32 channels
+  bool avx512_ = false;  // AVX-512 (cpu_has_avx512()): GEMMs of 6 tiles x 32 channels, 16-lane transforms
 };
 
 }  // namespace edgerun
