@@ -69,20 +69,20 @@ struct RowArgs {
   const int32_t* bias;
   const float* scale;
   int8_t* out;  // output row, pixel 0, channel 0
-  int64_t row_pairs, kernel_w, stride, dilation, out_w, channels, padded_cols;
+  int64_t row_pairs, kernel_w, stride, dilation, out_w, channels, blocks, padded_cols;
   float y_lo, y_hi;
   int32_t y_zero_point;
 };
 
-// Blocks [b0, b1) of one output row; J kernel row pairs and KW kernel columns when known at compile
+// One output row, all its channel blocks; J kernel row pairs and KW kernel columns when known at compile
 // time, else 0.
 template <int J, int KW>
-EDGERUN_INT8_AVX2 void row_avx2(const RowArgs& a, int64_t b0, int64_t b1) {
+EDGERUN_INT8_AVX2 void row_avx2(const RowArgs& a) {
   const int64_t row_pairs = J > 0 ? J : a.row_pairs, kernel_w = KW > 0 ? KW : a.kernel_w;
   const __m256 lo = _mm256_set1_ps(a.y_lo), hi = _mm256_set1_ps(a.y_hi);
   const __m256i zero_point = _mm256_set1_epi32(a.y_zero_point);
   const int64_t pixel_step = a.stride * 32, tap_step = a.dilation * 32, block_step = a.padded_cols * 32;
-  for (int64_t b = b0; b < b1; ++b) {
+  for (int64_t b = 0; b < a.blocks; ++b) {
     const int16_t* w = a.w + b * row_pairs * kernel_w * 32;
     const int64_t c = b * kBlock, valid = std::min(kBlock, a.channels - c);
     for (int64_t ox = 0; ox < a.out_w; ++ox) {
@@ -121,12 +121,12 @@ EDGERUN_INT8_AVX2 void row_avx2(const RowArgs& a, int64_t b0, int64_t b1) {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 template <int J, int KW>
-EDGERUN_INT8_VNNI void row_vnni(const RowArgs& a, int64_t b0, int64_t b1) {
+EDGERUN_INT8_VNNI void row_vnni(const RowArgs& a) {
   const int64_t row_pairs = J > 0 ? J : a.row_pairs, kernel_w = KW > 0 ? KW : a.kernel_w;
   const __m512 lo = _mm512_set1_ps(a.y_lo), hi = _mm512_set1_ps(a.y_hi);
   const __m512i zero_point = _mm512_set1_epi32(a.y_zero_point);
   const int64_t pixel_step = a.stride * 32, tap_step = a.dilation * 32, block_step = a.padded_cols * 32;
-  for (int64_t b = b0; b < b1; ++b) {
+  for (int64_t b = 0; b < a.blocks; ++b) {
     const int16_t* w = a.w + b * row_pairs * kernel_w * 32;
     const int64_t c = b * kBlock, valid = std::min(kBlock, a.channels - c);
     const __mmask16 store = static_cast<__mmask16>((1u << valid) - 1);
@@ -140,12 +140,9 @@ EDGERUN_INT8_VNNI void row_vnni(const RowArgs& a, int64_t b0, int64_t b1) {
         for (int64_t kx = 0; kx < kernel_w; ++kx)
           acc = _mm512_dpwssd_epi32(acc, _mm512_loadu_si512(z + kx * tap_step), _mm512_loadu_si512(wj + kx * 32));
       }
-      // requantize_8's steps on 16 lanes (bias and scale are in lane order), narrowed by vpmovsdb (the
-      // clamp keeps values in int8); 4-byte groups 1 and 2 swapped into channel order.
-      __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, bias_v)), scale_v);
-      f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-      const __m128i q = _mm_shuffle_epi32(_mm512_cvtsepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), zero_point)),
-                                          _MM_SHUFFLE(3, 1, 2, 0));
+      // Bias and scale are in lane order; 4-byte groups 1 and 2 swapped into channel order.
+      const __m128i q =
+          _mm_shuffle_epi32(requantize_16_avx512(acc, bias_v, scale_v, lo, hi, zero_point), _MM_SHUFFLE(3, 1, 2, 0));
       _mm_mask_storeu_epi8(a.out + ox * a.channels + c, store, q);
     }
   }
@@ -253,12 +250,11 @@ void DepthwiseConvInt8::pair_row(const int8_t* x, int16_t* out, int64_t n, int64
 void DepthwiseConvInt8::run_row(const int16_t* pairs, int64_t first_pair, int8_t* y, int64_t row) const {
 #ifdef EDGERUN_DEPTHWISE_INT8_AVX2
   const ConvNhwcGeometry& g = geometry_;
-  const int64_t n = row / g.out_h, oy = row % g.out_h;
+  const int64_t oy = row % g.out_h;
   const int64_t pair_size = padded_cols_ * blocks_ * 32;
   const int64_t first = oy * g.stride_h;  // padded row
   RowArgs a;
   for (int64_t j = 0; j < row_pairs_; ++j) a.pairs[j] = pairs + (first / 2 + j - first_pair) * pair_size;
-  (void)n;
   a.w = packed_.data() + (first % 2) * blocks_ * row_pairs_ * kernel_w_ * 32;
   a.bias = bias_.data();
   a.scale = scale_.data();
@@ -269,20 +265,21 @@ void DepthwiseConvInt8::run_row(const int16_t* pairs, int64_t first_pair, int8_t
   a.dilation = g.dilation_w;
   a.out_w = g.out_w;
   a.channels = channels_;
+  a.blocks = blocks_;
   a.padded_cols = padded_cols_;
   a.y_lo = y_lo_;
   a.y_hi = y_hi_;
   a.y_zero_point = y_zero_point_;
   if (vnni_) {
-    if (row_pairs_ == 2 && kernel_w_ == 3) row_vnni<2, 3>(a, 0, blocks_);
-    else if (row_pairs_ == 3 && kernel_w_ == 5) row_vnni<3, 5>(a, 0, blocks_);
-    else row_vnni<0, 0>(a, 0, blocks_);
+    if (row_pairs_ == 2 && kernel_w_ == 3) row_vnni<2, 3>(a);
+    else if (row_pairs_ == 3 && kernel_w_ == 5) row_vnni<3, 5>(a);
+    else row_vnni<0, 0>(a);
   } else if (row_pairs_ == 2 && kernel_w_ == 3) {
-    row_avx2<2, 3>(a, 0, blocks_);
+    row_avx2<2, 3>(a);
   } else if (row_pairs_ == 3 && kernel_w_ == 5) {
-    row_avx2<3, 5>(a, 0, blocks_);
+    row_avx2<3, 5>(a);
   } else {
-    row_avx2<0, 0>(a, 0, blocks_);
+    row_avx2<0, 0>(a);
   }
 #else
   (void)pairs, (void)first_pair, (void)y, (void)row;

@@ -277,14 +277,9 @@ EDGERUN_VNNI void gemm_vnni(const uint8_t* x, int8_t* y, int64_t rows, int64_t s
         const __mmask16 store = static_cast<__mmask16>((1u << cols) - 1);
         const __m512i bias_v = _mm512_loadu_si512(bias + col);
         const __m512 scale_v = _mm512_loadu_ps(scale + col);
-        for (int64_t r = 0; r < valid; ++r) {
-          // requantize_8's steps on 16 lanes; the clamp keeps the values in int8, so vpmovsdb's
-          // saturation never acts.
-          __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][h], bias_v)), scale_v);
-          f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-          const __m128i q = _mm512_cvtsepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), zero_point));
-          _mm_mask_storeu_epi8(y + (r0 + r) * n + col, store, q);
-        }
+        for (int64_t r = 0; r < valid; ++r)
+          _mm_mask_storeu_epi8(y + (r0 + r) * n + col, store,
+                               requantize_16_avx512(acc[r][h], bias_v, scale_v, lo, hi, zero_point));
       }
     }
   }
