@@ -8,8 +8,8 @@
 
 namespace edgerun {
 
-ThreadPool::ThreadPool(int num_threads) {
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+ThreadPool::ThreadPool(int num_threads) : shares_(new Share[static_cast<size_t>(std::max(num_threads, 1))]) {
+  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 namespace {
@@ -24,16 +24,25 @@ inline void cpu_relax() {
 #endif
 }
 
-// Spins until done() holds or kSpin passes; returns done().
+// Spins until done() holds or kSpin passes; returns done(). The condition is checked after every pause
+// (a pause takes tens of cycles on recent cores) and the clock every 64 pauses.
 template <typename Done>
 bool spin_until(const Done& done) {
   const auto deadline = std::chrono::steady_clock::now() + kSpin;
-  while (!done()) {
-    for (int i = 0; i < 64; ++i) cpu_relax();
-    if (std::chrono::steady_clock::now() > deadline) return done();
+  for (unsigned i = 1;; ++i) {
+    if (done()) return true;
+    cpu_relax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) return done();
   }
-  return true;
 }
+
+constexpr uint64_t pack_share(uint32_t generation, uint64_t front, uint64_t back) {
+  return (static_cast<uint64_t>(generation) << 32) | (front << 16) | back;
+}
+constexpr uint32_t share_generation(uint64_t share) { return static_cast<uint32_t>(share >> 32); }
+constexpr uint64_t share_front(uint64_t share) { return (share >> 16) & 0xffff; }
+constexpr uint64_t share_back(uint64_t share) { return share & 0xffff; }
+constexpr int64_t kMaxChunks = 0xffff;
 
 }  // namespace
 
@@ -46,32 +55,49 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-int64_t ThreadPool::run_chunks(std::unique_lock<std::mutex>& lock) {
-  // Entered and left with the lock held; computes with it released.
+int64_t ThreadPool::take_chunks(uint32_t generation, int share, bool front) {
+  std::atomic<uint64_t>& range = shares_[share].range;
   int64_t ran = 0;
-  while (next_chunk_ < chunks_total_) {
-    const int64_t c = next_chunk_++;
-    const auto* job = job_;
-    const int64_t begin = c * job_chunk_, end = std::min(job_n_, begin + job_chunk_);
-    lock.unlock();
-    (*job)(begin, end);
-    lock.lock();
+  uint64_t s = range.load(std::memory_order_acquire);
+  while (share_generation(s) == generation && share_front(s) < share_back(s)) {
+    const uint64_t taken = front ? s + (uint64_t{1} << 16) : s - 1;
+    if (!range.compare_exchange_weak(s, taken, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    // The chunk is ours, so the loop cannot finish before we do: job_* stay this generation's.
+    const int64_t chunk = static_cast<int64_t>(front ? share_front(s) : share_back(s) - 1);
+    const int64_t begin = chunk * job_chunk_;
+    (*job_)(begin, std::min(job_n_, begin + job_chunk_));
     ++ran;
-    if (++chunks_done_ == chunks_total_) done_.notify_all();
+    // Nothing of the job is touched after the last chunk is counted: the caller may be on its next loop.
+    const int64_t total = job_total_;
+    if (chunks_done_.fetch_add(1, std::memory_order_seq_cst) + 1 == total && caller_sleeping_.load()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_.notify_all();
+    }
+    s = range.load(std::memory_order_acquire);
   }
   return ran;
 }
 
-void ThreadPool::worker_loop() {
-  uint64_t seen = 0;
+int64_t ThreadPool::run_chunks(uint32_t generation, int self) {
+  int64_t ran = take_chunks(generation, self, true);
+  for (int k = 1; k < num_threads(); ++k) ran += take_chunks(generation, (self + k) % num_threads(), false);
+  return ran;
+}
+
+void ThreadPool::worker_loop(int self) {
+  uint32_t seen = 0;
+  auto fresh = [&] { return generation_published_.load() != seen || stop_.load(); };
   while (true) {
-    if (active_runs_.load(std::memory_order_acquire) > 0 && spin_.load(std::memory_order_relaxed))
-      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen || stop_.load(); });
-    std::unique_lock<std::mutex> lock(mutex_);
-    wake_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
-    if (stop_) return;
-    seen = generation_.load();
-    run_chunks(lock);
+    if (active_runs_.load(std::memory_order_acquire) > 0 && spin_.load(std::memory_order_relaxed)) spin_until(fresh);
+    if (!fresh()) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      sleeping_workers_.fetch_add(1);
+      wake_.wait(lock, fresh);
+      sleeping_workers_.fetch_sub(1);
+    }
+    if (stop_.load()) return;
+    seen = generation_published_.load(std::memory_order_acquire);
+    run_chunks(seen, self);
   }
 }
 
@@ -84,34 +110,46 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   grain = std::max<int64_t>(grain, 1);
   // A few chunks per thread, claimed one at a time: when another process holds a core, the threads that
   // do run take over the chunks a descheduled worker has not started, instead of waiting for it.
-  const int64_t chunks = std::min<int64_t>(std::max<int64_t>(1, n / grain), 4 * num_threads());
+  const int64_t chunks = std::min<int64_t>({std::max<int64_t>(1, n / grain), 4 * num_threads(), kMaxChunks});
+  // One loop at a time: a loop started from inside a chunk, or from a second thread, runs on its caller.
+  if (chunks <= 1 || in_loop_.exchange(true, std::memory_order_acquire)) {
+    fn(0, n);
+    return;
+  }
   using Clock = std::chrono::steady_clock;
   const Clock::time_point start = Clock::now();
-  if (chunks <= 1 || start < serial_until_) {
+  if (start < serial_until_) {
+    in_loop_.store(false, std::memory_order_release);
     fn(0, n);
     return;
   }
   spin_.store(true, std::memory_order_relaxed);
-  std::unique_lock<std::mutex> lock(mutex_);
   job_ = &fn;
   job_n_ = n;
   job_chunk_ = (n + chunks - 1) / chunks;
-  chunks_total_ = (n + job_chunk_ - 1) / job_chunk_;
-  next_chunk_ = 0;
-  chunks_done_ = 0;
-  ++generation_;
-  wake_.notify_all();
-  const int64_t ran = run_chunks(lock);
-  const Clock::time_point caller_done = Clock::now();
-  const int64_t total = chunks_total_;
-  if (chunks_done_.load() != total) {
-    lock.unlock();
-    spin_until([&] { return chunks_done_.load(std::memory_order_acquire) == total; });
-    lock.lock();
-    done_.wait(lock, [&] { return chunks_done_.load() == total; });
+  const int64_t total = job_total_ = (n + job_chunk_ - 1) / job_chunk_;
+  chunks_done_.store(0, std::memory_order_relaxed);
+  const uint32_t generation = ++generation_;
+  const int threads = num_threads();
+  for (int t = 0; t < threads; ++t)
+    shares_[t].range.store(pack_share(generation, static_cast<uint64_t>(t * total / threads),
+                                      static_cast<uint64_t>((t + 1) * total / threads)),
+                           std::memory_order_relaxed);
+  generation_published_.store(generation);
+  if (sleeping_workers_.load() > 0) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    wake_.notify_all();
   }
-  job_ = nullptr;
-  lock.unlock();
+  const int64_t ran = run_chunks(generation, 0);
+  const Clock::time_point caller_done = Clock::now();
+  auto all_done = [&] { return chunks_done_.load() == total; };
+  if (!spin_until(all_done)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    caller_sleeping_.store(true);
+    done_.wait(lock, all_done);
+    caller_sleeping_.store(false);
+  }
+  in_loop_.store(false, std::memory_order_release);
   // A worker that took a chunk and was then descheduled (another process holds its core) leaves the
   // caller waiting far longer than a chunk takes. After such a stall, loops run on the calling thread
   // alone for a while, doubling that while stalls repeat: two threads are then no slower than one,

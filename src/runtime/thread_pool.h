@@ -2,6 +2,13 @@
 // (RunScope), idle workers spin briefly for the next loop, since waking a sleeping thread costs more than
 // most operators of a light model take; otherwise, and once the brief spin finds nothing, they sleep on a
 // condition variable: no spinning after a run finishes.
+//
+// Each thread has a home share of every loop: the same contiguous part of [0, n) for every loop of the
+// same size. Kernels number their work items in data order, so a thread mostly reads what it wrote in
+// the layer before, from its own cache; on these 2-vCPU machines a line written by the other core costs
+// several times an L2 hit (the int8 kernels that read the previous layer's output took 4x as long at two
+// threads when work went to whichever thread came first). A thread that finishes its share takes
+// chunks from the back of the others' shares, so a descheduled thread does not hold the loop up.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -57,18 +64,33 @@ class ThreadPool {
   static uint64_t xnnpack_parallel_calls();
 
  private:
-  void worker_loop();
-  int64_t run_chunks(std::unique_lock<std::mutex>& lock);  // returns the chunks this thread ran
+  void worker_loop(int self);
+  // Runs chunks of generation `generation`: thread `self`'s share from the front, then the others' from
+  // the back. Returns how many it ran.
+  int64_t run_chunks(uint32_t generation, int self);
+  int64_t take_chunks(uint32_t generation, int share, bool front);
 
   std::vector<std::thread> workers_;
+  // The loop in progress. The caller writes job_* and then publishes them: every thread's share as
+  // (generation << 32 | front << 16 | back), then generation_published_. A thread claims a chunk by
+  // compare-and-swap on a share, so a thread that still holds an old generation can never take a chunk
+  // of a newer loop, and no lock is taken on the way to the work.
+  struct alignas(64) Share {
+    std::atomic<uint64_t> range{0};
+  };
+  std::unique_ptr<Share[]> shares_;  // [num_threads()]; the caller's is 0, worker i's is i + 1
+  std::atomic<uint32_t> generation_published_{0};
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int64_t job_n_ = 0, job_chunk_ = 0, job_total_ = 0;
+  std::atomic<int64_t> chunks_done_{0};
+  uint32_t generation_ = 0;  // the caller's count of loops
+  std::atomic<bool> in_loop_{false};  // a parallel_for is in progress (a second caller runs serially)
+  // Sleeping: workers wait on wake_ for a new generation, the caller on done_ for the last chunk. The
+  // counters say whether anyone sleeps, so the common path makes no system call.
   std::mutex mutex_;
   std::condition_variable wake_, done_;
-  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
-  int64_t job_n_ = 0, job_chunk_ = 0;
-  int64_t next_chunk_ = 0, chunks_total_ = 0;
-  // Written under the mutex; read without it by spinning threads.
-  std::atomic<int64_t> chunks_done_{0};
-  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> sleeping_workers_{0};
+  std::atomic<bool> caller_sleeping_{false};
   std::atomic<bool> stop_{false};
   std::atomic<int> active_runs_{0};
   std::atomic<bool> spin_{true};  // false while contention has loops on the caller alone
