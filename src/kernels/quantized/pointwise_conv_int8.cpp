@@ -431,7 +431,7 @@ int64_t column_groups(int64_t chunks, int64_t blocks, ThreadPool* threads) {
 void run_gemm(const PointwiseJob& job, ThreadPool* threads) {
   auto gemm = [&job](int64_t begin, int64_t end) {
     for (int64_t u = begin; u < end; ++u)
-      job.self->gemm_unit(job.prepared, job.y, job.rows, u % job.chunks, u / job.chunks, job.groups);
+      job.self->gemm_unit(job.prepared, job.y, job.rows, u / job.groups, u % job.groups, job.groups);
   };
   if (threads && threads->num_threads() > 1) threads->parallel_for(job.chunks * job.groups, 1, gemm);
   else gemm(0, job.chunks * job.groups);

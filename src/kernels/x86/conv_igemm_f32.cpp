@@ -262,7 +262,7 @@ void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* thre
   while (parallel > 1 && groups < column_tiles && chunks * groups % parallel != 0) ++groups;
   auto work = [&](int64_t begin, int64_t end) {
     for (int64_t u = begin; u < end; ++u)
-      run_unit(x, y, weights, residual, activation, u % chunks, chunk_rows, u / chunks, groups);
+      run_unit(x, y, weights, residual, activation, u / groups, chunk_rows, u % groups, groups);
   };
   if (parallel > 1) threads->parallel_for(chunks * groups, 1, work);
   else work(0, chunks * groups);
