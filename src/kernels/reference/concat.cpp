@@ -1,5 +1,8 @@
 // Concat: joins inputs along `axis`; all other dims must match.
+#include <algorithm>
+
 #include "kernels/reference/data_movement.h"
+#include "runtime/thread_pool.h"
 
 namespace edgerun {
 namespace {
@@ -47,17 +50,28 @@ class Concat final : public Kernel {
   void run(RunContext& ctx) override {
     Tensor& out = ctx.output(0);
     const DType dtype = out.dtype();
-    int64_t column = 0;
-    for (size_t i = 0; i < blocks_.size(); ++i) {
-      const Tensor& in = ctx.input(i);
-      for (int64_t o = 0; o < outer_; ++o)
-        copy_elements(dtype, element_at(out.raw(), dtype, o * row_ + column), element_at(in.raw(), dtype, o * blocks_[i]),
-                      blocks_[i]);
-      column += blocks_[i];
-    }
+    std::vector<const void*> inputs(blocks_.size());
+    for (size_t i = 0; i < blocks_.size(); ++i) inputs[i] = ctx.input(i).raw();
+    // Outer index first, so a thread writes whole output rows (in NHWC the pixels it will read next).
+    auto work = [&](int64_t begin, int64_t end) {
+      for (int64_t o = begin; o < end; ++o) {
+        int64_t column = 0;
+        for (size_t i = 0; i < blocks_.size(); ++i) {
+          copy_elements(dtype, element_at(out.raw(), dtype, o * row_ + column),
+                        element_at(inputs[i], dtype, o * blocks_[i]), blocks_[i]);
+          column += blocks_[i];
+        }
+      }
+    };
+    const int64_t bytes = outer_ * row_ * static_cast<int64_t>(dtype_size(dtype));
+    if (ctx.threads() && outer_ > 1 && bytes >= kMinParallelBytes)
+      ctx.threads()->parallel_for(outer_, std::max<int64_t>(1, kMinParallelBytes / 4 / std::max<int64_t>(1, row_)), work);
+    else work(0, outer_);
   }
 
  private:
+  static constexpr int64_t kMinParallelBytes = 64 << 10;
+
   int64_t axis_;
   int64_t outer_ = 1, row_ = 0;
   std::vector<int64_t> blocks_;  // elements each input contributes per outer index
