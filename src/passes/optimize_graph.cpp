@@ -1,3 +1,7 @@
+#include <cstdlib>
+#include <string>
+
+#include "kernels/x86/cpu_features.h"
 #include "passes/graph_edit.h"
 #include "passes/passes.h"
 
@@ -22,6 +26,10 @@ std::vector<PassRecord> optimize_graph(Graph& g, bool fast_kernels) {
     apply("UseFastSigmoid", use_fast_sigmoid);
     apply("FuseChannelScale", fuse_channel_scale);
     apply("FuseResidualAdd", fuse_residual_add);
+    // EDGERUN_FUSE_EXPAND_DEPTHWISE=0 keeps the two convolutions apart (an A/B timing switch).
+    const char* fuse = std::getenv("EDGERUN_FUSE_EXPAND_DEPTHWISE");
+    if (cpu_has_avx2_fma() && !(fuse && std::string(fuse) == "0"))
+      apply("FuseExpandDepthwise", fuse_expand_depthwise);
   }
   apply("RemoveUnusedInitializers", remove_unused_initializers);
   return done;

@@ -78,6 +78,12 @@ int fuse_channel_scale(Graph& g);
 // by the Add, becomes the convolution with input 4 = shortcut and the Add's clamp (a residual block).
 int fuse_residual_add(Graph& g);
 
+// A 1x1 edgerun.ConvNhwc (stride 1, no padding) read only by a depthwise edgerun.ConvNhwc becomes one
+// edgerun.ExpandDepthwiseNhwc, which computes the expanded rows band by band as the depthwise
+// convolution reads them, so the expanded tensor never goes out to memory. Convolutions with a channel
+// scale or a residual input stay as they are. Needs AVX2 and FMA (optimize_graph checks).
+int fuse_expand_depthwise(Graph& g);
+
 struct PassRecord {
   std::string name;
   int rewrites = 0;

@@ -74,25 +74,3 @@ TEST(ThreadPool, RunsHomeSharesThenTakesOthersFromTheBack) {
   EXPECT_EQ(caller_order, (std::vector<int64_t>{0, 1, 2, 3, 7, 6, 5}));
   EXPECT_EQ(worker_order, (std::vector<int64_t>{4}));
 }
-
-// Chunks of the same loop size go to the same thread from one loop to the next when nothing holds a
-// thread up (the data a thread wrote stays in its cache).
-TEST(ThreadPool, SameShareEveryLoop) {
-  ThreadPool pool(2);
-  ThreadPool::RunScope running(&pool);  // workers spin between loops, as during a model run
-  const std::thread::id caller = std::this_thread::get_id();
-  int same = 0;
-  const int loops = 200;
-  for (int i = 0; i < loops; ++i) {
-    std::atomic<int> on_caller_first{0}, on_caller_last{0};
-    pool.parallel_for(8, 1, [&](int64_t begin, int64_t) {
-      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
-      while (std::chrono::steady_clock::now() < spin_until) {
-      }
-      if (std::this_thread::get_id() == caller) ++(begin < 4 ? on_caller_first : on_caller_last);
-    });
-    same += on_caller_first.load() == 4 && on_caller_last.load() == 0;
-  }
-  // Most loops split exactly at the home shares; a descheduled worker may cost a few.
-  EXPECT_GT(same, loops / 2);
-}

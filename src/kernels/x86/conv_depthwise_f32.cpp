@@ -126,17 +126,23 @@ void ConvDepthwiseF32::set_geometry(const ConvNhwcGeometry& geometry) {
   serial_ = g.batch * g.out_h * g.out_w * groups_ * lanes_ * kernel_h_ * kernel_w_ < kMinParallelFmas;
 }
 
-void ConvDepthwiseF32::run_row(const float* x, float* y, const float* residual, const OutputActivation& activation,
-                               int64_t row, int64_t group_begin, int64_t group_end) const {
+void ConvDepthwiseF32::run_rows(const float* x, int64_t x_first_row, float* y, int64_t row_begin,
+                                int64_t row_end) const {
+  for (int64_t row = row_begin; row < row_end; ++row) run_row(x, x_first_row, y, nullptr, activation_, row, 0, groups_);
+}
+
+void ConvDepthwiseF32::run_row(const float* x, int64_t x_first_row, float* y, const float* residual,
+                               const OutputActivation& activation, int64_t row, int64_t group_begin,
+                               int64_t group_end) const {
 #ifdef EDGERUN_DEPTHWISE_AVX2
   const ConvNhwcGeometry& g = geometry_;
   const int64_t c = channels_, n = row / g.out_h, oh = row % g.out_h;
   const int64_t kh_begin = row_kh_begin_[oh], rows = row_kh_end_[oh] - kh_begin;
-  const int64_t ih = rows > 0 ? oh * g.stride_h - g.pad_top + kh_begin : 0;
   const int64_t first = group_begin * lanes_;  // first channel
   const int64_t out_row = row * g.out_w * c + first;
   Run r;
-  r.in = x + (n * g.in_h + ih) * g.in_w * c + first;
+  // A row whose kernel rows all fall in the padding reads nothing (its outputs are the bias).
+  r.in = rows > 0 ? x + (n * g.in_h + oh * g.stride_h - g.pad_top + kh_begin - x_first_row) * g.in_w * c + first : x;
   r.in_cols = g.in_w;
   r.in_pixel = c;
   r.in_row = g.in_w * c;
@@ -180,7 +186,8 @@ void ConvDepthwiseF32::run_row(const float* x, float* y, const float* residual, 
     run_pixels(lanes_, kAny, p, activation);
   }
 #else
-  (void)x, (void)y, (void)residual, (void)activation, (void)row, (void)group_begin, (void)group_end;
+  (void)x, (void)x_first_row, (void)y, (void)residual, (void)activation, (void)row, (void)group_begin,
+      (void)group_end;
 #endif
 }
 
@@ -196,7 +203,7 @@ void ConvDepthwiseF32::run(const float* x, float* y, void*, ThreadPool* threads,
   auto work = [&](int64_t begin, int64_t end) {
     for (int64_t u = begin; u < end; ++u) {
       const int64_t split = u % splits;
-      run_row(x, y, residual, activation, u / splits, split * groups_ / splits, (split + 1) * groups_ / splits);
+      run_row(x, 0, y, residual, activation, u / splits, split * groups_ / splits, (split + 1) * groups_ / splits);
     }
   };
   if (parallel > 1) threads->parallel_for(rows * splits, 1, work);

@@ -57,10 +57,22 @@ class ConvDepthwiseF32 {
   void run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* residual = nullptr,
            bool raw = false) const;
 
+  // Output rows [row_begin, row_end) (over batch x out_h) on the calling thread, with the activation,
+  // reading input rows (over batch x in_h) from x, which holds them from row x_first_row on: the rows
+  // that row range reads may be all it holds (ConvExpandDepthwiseF32's band of computed rows).
+  void run_rows(const float* x, int64_t x_first_row, float* y, int64_t row_begin, int64_t row_end) const;
+
+  // The input rows (of one image) that output row `oh` reads: [first, first + count), within the image.
+  void input_rows(int64_t oh, int64_t& first, int64_t& count) const {
+    count = row_kh_end_[oh] - row_kh_begin_[oh];
+    first = count > 0 ? oh * geometry_.stride_h - geometry_.pad_top + row_kh_begin_[oh] : 0;
+  }
+
  private:
-  // One work item of run(): output row `row` (over batch x out_h), channel groups [group_begin, group_end).
-  void run_row(const float* x, float* y, const float* residual, const OutputActivation& activation, int64_t row,
-               int64_t group_begin, int64_t group_end) const;
+  // One work item of run(): output row `row` (over batch x out_h), channel groups [group_begin, group_end),
+  // with x holding the input rows from x_first_row on.
+  void run_row(const float* x, int64_t x_first_row, float* y, const float* residual,
+               const OutputActivation& activation, int64_t row, int64_t group_begin, int64_t group_end) const;
 
   // An output column near the left or right edge (the generic kernel): the first input column read and
   // the kernel columns inside the image.

@@ -160,13 +160,27 @@ void ConvIgemmF32::scale_weights(const float* scale, float* out) const {
 void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, const float* residual,
                             const OutputActivation& activation, int64_t chunk, int64_t chunk_rows, int64_t group,
                             int64_t groups) const {
+  const int64_t pixels = geometry_.batch * geometry_.out_h * geometry_.out_w;
+  const int64_t column_tiles = this->column_tiles();
+  const int64_t p_begin = chunk * chunk_rows;
+  run_range(x, y, 0, weights, residual, activation, p_begin, std::min(pixels, p_begin + chunk_rows),
+            group * column_tiles / groups, (group + 1) * column_tiles / groups);
+}
+
+void ConvIgemmF32::run_pixels(const float* x, float* y, int64_t p_begin, int64_t p_end) const {
+  for (int64_t p = p_begin; p < p_end; p += kChunkRows)
+    run_range(x, y, p_begin, packed_.data(), nullptr, activation_, p, std::min(p_end, p + kChunkRows), 0,
+              column_tiles());
+}
+
+void ConvIgemmF32::run_range(const float* x, float* y, int64_t y_first_pixel, const float* weights,
+                             const float* residual, const OutputActivation& activation, int64_t p_begin, int64_t p_end,
+                             int64_t ct_begin, int64_t ct_end) const {
 #ifdef EDGERUN_IGEMM_AVX2
   const ConvNhwcGeometry& g = geometry_;
-  const int64_t pixels = g.batch * g.out_h * g.out_w;
   // In the padded-row mode a tap is a whole kernel row: kernel_w * channels contiguous values.
   const int64_t taps = padded_rows_ ? kernel_h_ : kernel_h_ * kernel_w_;
   const int64_t depth = padded_rows_ ? kernel_w_ * channels_ : channels_;
-  const int64_t p_begin = chunk * chunk_rows, p_end = std::min(pixels, p_begin + chunk_rows);
   const int64_t R = tile_rows_;
   const int64_t tiles = (p_end - p_begin + R - 1) / R;
   // Row pointers of every tile of the chunk, [tile][tap][row]; rows past the end repeat the last pixel
@@ -204,8 +218,6 @@ void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, cons
       if (++oh == g.out_h) oh = 0, ++n;
     }
   }
-  const int64_t column_tiles = this->column_tiles();
-  const int64_t ct_begin = group * column_tiles / groups, ct_end = (group + 1) * column_tiles / groups;
   const int64_t block_floats = kernel_h_ * kernel_w_ * channels_ * kBlock;  // packed floats per block
   for (int64_t ct = ct_begin; ct < ct_end; ++ct) {
     const int64_t b = avx512_ ? ct * kBlocks512 : ct;
@@ -215,8 +227,8 @@ void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, cons
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t p = p_begin + tile * R;
       const float* const* a = rows + tile * taps * R;
-      const float* res = residual ? residual + p * out_channels_ + col : nullptr;
-      float* out = y + p * out_channels_ + col;
+      const float* res = residual ? residual + (p - y_first_pixel) * out_channels_ + col : nullptr;
+      float* out = y + (p - y_first_pixel) * out_channels_ + col;
       const int64_t tile_rows = std::min(R, p_end - p);
       if (!avx512_)
         tile_6x16(a, taps, depth, w, bias_.data() + col, activation, res, out, out_channels_, tile_rows, cols);
@@ -229,8 +241,8 @@ void ConvIgemmF32::run_unit(const float* x, float* y, const float* weights, cons
     }
   }
 #else
-  (void)x, (void)y, (void)weights, (void)residual, (void)activation, (void)chunk, (void)chunk_rows, (void)group,
-      (void)groups;
+  (void)x, (void)y, (void)y_first_pixel, (void)weights, (void)residual, (void)activation, (void)p_begin, (void)p_end,
+      (void)ct_begin, (void)ct_end;
 #endif
 }
 

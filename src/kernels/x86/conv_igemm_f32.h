@@ -42,6 +42,11 @@ class ConvIgemmF32 {
   void run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* weights = nullptr,
            const float* residual = nullptr, bool raw = false) const;
 
+  // Output pixels [p_begin, p_end) of (batch x out_h x out_w) on the calling thread, with the packed
+  // weights and the activation, into y[(p - p_begin) * out_channels]: a band of rows for a caller that
+  // consumes them at once (ConvExpandDepthwiseF32).
+  void run_pixels(const float* x, float* y, int64_t p_begin, int64_t p_end) const;
+
   // The packed weights with input channel c multiplied by scale[c] (packed_floats() values): the
   // convolution of x * scale, for a per-channel scale that changes every run (a squeeze-excitation
   // gate), without a pass over x.
@@ -54,6 +59,11 @@ class ConvIgemmF32 {
   void run_unit(const float* x, float* y, const float* weights, const float* residual,
                 const OutputActivation& activation, int64_t chunk, int64_t chunk_rows, int64_t group,
                 int64_t groups) const;
+  // Pixels [p_begin, p_end) (at most kChunkRows), column tiles [ct_begin, ct_end); pixel p is stored at
+  // y[(p - y_first_pixel) * out_channels], as is its residual.
+  void run_range(const float* x, float* y, int64_t y_first_pixel, const float* weights, const float* residual,
+                 const OutputActivation& activation, int64_t p_begin, int64_t p_end, int64_t ct_begin,
+                 int64_t ct_end) const;
   void copy_padded(const float* x, float* padded, int64_t row_begin, int64_t row_end) const;
   int64_t column_tiles() const;
 
