@@ -4,6 +4,10 @@
 // FuseActivations, whose clamps and functions both convolutions carry over, and after FuseChannelScale
 // and FuseResidualAdd: convolutions with a scale or a residual input stay as they are.
 #include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include "kernels/x86/conv_depthwise_f32.h"
 
 #include "passes/graph_edit.h"
 #include "passes/passes.h"
@@ -36,11 +40,24 @@ bool is_expansion(const Graph& g, const Node& n) {
          all_equal(n.attr_ints("pads"), 0) && all_equal(n.attr_ints("dilations"), 1);
 }
 
+// A depthwise convolution ConvNhwc would run on ConvDepthwiseF32 (not one it leaves to XNNPACK as faster:
+// fused, it would run on the own kernel).
 bool is_depthwise(const Graph& g, const Node& n, int64_t channels) {
   if (!plain_conv_nhwc(n) || n.attr_int("group", 1) != channels) return false;
   const Tensor* w = float_constant(g, n.inputs[1], 4);
-  return w && w->shape()[0] == channels && w->shape()[1] == 1 && w->shape()[2] * w->shape()[3] <= 64 &&
-         all_equal(n.attr_ints("dilations"), 1);
+  if (!(w && w->shape()[0] == channels && w->shape()[1] == 1 &&
+        w->shape()[2] * w->shape()[3] <= ConvDepthwiseF32::kMaxTaps && all_equal(n.attr_ints("dilations"), 1)))
+    return false;
+  const std::vector<int64_t> strides = n.attr_ints("strides");
+  ConvNhwcGeometry geometry;
+  geometry.stride_h = strides.size() == 2 ? strides[0] : 1;
+  geometry.stride_w = strides.size() == 2 ? strides[1] : 1;
+  OutputActivation activation;  // preferred() asks only whether there is a function beyond a clamp
+  if (n.has_attr("fused_function")) activation.function = OutputActivation::Function::kSilu;
+  // The A/B switch ConvNhwc reads (0: XNNPACK for every depthwise convolution, 1: the own kernel).
+  const char* forced = std::getenv("EDGERUN_CONV_DEPTHWISE");
+  if (forced && *forced) return std::string(forced) == "1";
+  return ConvDepthwiseF32::preferred(channels, w->shape()[2], w->shape()[3], geometry, activation);
 }
 
 }  // namespace

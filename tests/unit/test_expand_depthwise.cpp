@@ -192,6 +192,13 @@ TEST(FuseExpandDepthwise, LeavesOtherShapesAlone) {
   EXPECT_EQ(count_op(Session(expand_model(c, true), on), "ExpandDepthwiseNhwc"), 0);
   // A strided 1x1 convolution.
   EXPECT_EQ(count_op(Session(expand_model(c, false, 2), on), "ExpandDepthwiseNhwc"), 0);
+  // A 3x3 stride-2 depthwise convolution of 32 channels with only a clamp, which ConvNhwc leaves to
+  // XNNPACK as faster there; with a function (SiLU) the own kernel runs it, fused.
+  ExpandCase strided = c;
+  strided.stride = 2;
+  EXPECT_EQ(count_op(Session(expand_model(strided), on), "ExpandDepthwiseNhwc"), 0);
+  strided.depthwise_activation = "Silu";
+  EXPECT_EQ(count_op(Session(expand_model(strided), on), "ExpandDepthwiseNhwc"), 1);
 }
 
 }  // namespace
