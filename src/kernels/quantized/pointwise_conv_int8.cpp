@@ -428,10 +428,17 @@ int64_t column_groups(int64_t chunks, int64_t blocks, ThreadPool* threads) {
   return std::min(blocks, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
 }
 
+// A thread's share of the items (ThreadPool: the same share every layer) is a range of rows with all
+// their columns, the rows it prepared (and wrote in the layer before); where the weights outweigh the
+// rows (the last layers of a CNN), a range of column groups over all rows, so that each thread streams
+// only its part of the weights.
 void run_gemm(const PointwiseJob& job, ThreadPool* threads) {
-  auto gemm = [&job](int64_t begin, int64_t end) {
-    for (int64_t u = begin; u < end; ++u)
-      job.self->gemm_unit(job.prepared, job.y, job.rows, u / job.groups, u % job.groups, job.groups);
+  const bool by_rows = job.self->weight_bytes() <= job.rows * job.self->row_stride();
+  auto gemm = [&job, by_rows](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u) {
+      if (by_rows) job.self->gemm_unit(job.prepared, job.y, job.rows, u / job.groups, u % job.groups, job.groups);
+      else job.self->gemm_unit(job.prepared, job.y, job.rows, u % job.chunks, u / job.chunks, job.groups);
+    }
   };
   if (threads && threads->num_threads() > 1) threads->parallel_for(job.chunks * job.groups, 1, gemm);
   else gemm(0, job.chunks * job.groups);

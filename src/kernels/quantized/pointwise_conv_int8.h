@@ -47,6 +47,10 @@ class PointwiseConvInt8 {
   bool unsigned_rows() const { return unsigned_rows_; }
   bool octets() const { return octets_; }
   bool vnni() const { return vnni_; }
+  // Bytes of packed weights the GEMM reads.
+  int64_t weight_bytes() const {
+    return static_cast<int64_t>(packed_.size() * sizeof(int16_t) + packed_u8_.size());
+  }
   int64_t row_stride() const { return steps_ * (unsigned_rows_ ? 4 : 2); }
   // dst[i] = src[i] for n values, and dst[i] = src[i] + 128.
   static void widen(const int8_t* src, int16_t* dst, int64_t n);

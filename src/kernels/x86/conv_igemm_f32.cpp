@@ -267,14 +267,20 @@ void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* thre
   const int64_t chunk_rows = (tiles + chunks - 1) / chunks * tile_rows_;
   // Enough work items for the threads even when the pixels are few (the last layers of a CNN): split
   // over output channels too, into a count of items the threads share evenly where the channels allow.
-  // Consecutive items share their channel group, so a thread's contiguous share of them reuses the same
-  // packed weights.
+  // A thread's share of the items (ThreadPool: the same share every layer) is a range of pixels with
+  // all their channels, the rows it wrote in the layer before; but where the weights outweigh the
+  // input (ResNet's 7x7 layers, squeezenet's 1000-channel classifier) it is a range of channel groups
+  // over all pixels, so that each thread streams only its part of the weights.
   const int64_t column_tiles = this->column_tiles();
   int64_t groups = std::min(column_tiles, std::max<int64_t>(1, (4 * parallel + chunks - 1) / chunks));
   while (parallel > 1 && groups < column_tiles && chunks * groups % parallel != 0) ++groups;
+  const int64_t input_floats = geometry_.batch * geometry_.in_h * geometry_.in_w * channels_;
+  const bool by_pixels = static_cast<int64_t>(packed_.size()) <= input_floats;
   auto work = [&](int64_t begin, int64_t end) {
-    for (int64_t u = begin; u < end; ++u)
-      run_unit(x, y, weights, residual, activation, u / groups, chunk_rows, u % groups, groups);
+    for (int64_t u = begin; u < end; ++u) {
+      if (by_pixels) run_unit(x, y, weights, residual, activation, u / groups, chunk_rows, u % groups, groups);
+      else run_unit(x, y, weights, residual, activation, u % chunks, chunk_rows, u / chunks, groups);
+    }
   };
   if (parallel > 1) threads->parallel_for(chunks * groups, 1, work);
   else work(0, chunks * groups);
