@@ -111,7 +111,13 @@ int ConvWinogradF32::choose_tile(int64_t channels, int64_t out_channels, int64_t
                                  int64_t out_w) {
   for (int tile : {4, 2}) {
     const int64_t points = (tile + 2) * (tile + 2);
-    const int64_t tiles = batch * ((out_h + tile - 1) / tile) * ((out_w + tile - 1) / tile);
+    const int64_t tiles_h = (out_h + tile - 1) / tile, tiles_w = (out_w + tile - 1) / tile;
+    const int64_t tiles = batch * tiles_h * tiles_w;
+    // On AVX-512 the direct kernel does twice the work per cycle and Winograd's transforms do not keep
+    // up: tiles that overhang the image by more than a fifth lose there (per layer, 1 and 2 threads:
+    // 14x14 256->256 ran faster with 2x2 tiles than with 4x4, which cover 16x16; 13x13 64->256 with 4x4
+    // ran slower than the direct kernel, 2x2 about as fast).
+    if (cpu_has_avx512() && tiles_h * tiles_w * tile * tile * 5 > out_h * out_w * 6) continue;
     const size_t weight_bytes = static_cast<size_t>(points * channels * out_channels) * sizeof(float);
     const int64_t reuse = weight_bytes > kCachedWeightBytes ? block_tiles_for(points, channels, out_channels, tiles)
                                                             : std::max<int64_t>(tiles, 1);
