@@ -21,6 +21,10 @@ int64_t estimate_flops(const Node& node, const std::vector<Shape>& in, const std
                              : node.op_type;
   if (out.empty() || in.empty()) return 0;
   const int64_t out_n = numel(out[0]);
+  if (internal && node.op_type == "ExpandDepthwiseNhwc") {  // a 1x1 convolution, then a depthwise one
+    if (in.size() < 4 || in[0].size() != 4 || in[1].size() != 4 || in[3].size() != 4) return 0;
+    return 2 * (numel(in[0]) / in[0][3]) * in[1][0] * in[1][1] + 2 * out_n * in[3][2] * in[3][3];
+  }
   if (op == "Conv" || op == "ConvInteger" || op == "QLinearConv") {
     const Shape& w = in[op == "QLinearConv" ? 3 : 1];
     if (w.size() < 2) return 0;
