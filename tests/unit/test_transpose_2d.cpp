@@ -1,6 +1,6 @@
 // transpose_2d (the core of the NCHW <-> NHWC conversions) against the definition, over shapes whose
 // tiles take each form: square 32 x 32, a short side kept whole (3 channels), sizes off the tile, one
-// row or column, three 1-byte rows (the interleaving path: whole and partial 16-column steps and
+// row or column, three rows (the interleaving paths, 1-byte and float32: whole and partial 16-column steps and
 // work items), on 1 and 2 threads, for 4-byte and 1-byte elements.
 #include <gtest/gtest.h>
 
