@@ -2,11 +2,41 @@
 #pragma once
 #include <onnx/onnx_pb.h>
 
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
 namespace edgerun::test {
+
+inline void set_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& values) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t v : values) a->add_ints(v);
+}
+
+inline void set_int(onnx::NodeProto* n, const std::string& name, int64_t value) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(value);
+}
+
+// Sets an environment variable for a scope ("" unsets it), an A/B switch the kernels read.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (*value) setenv(name, value, 1);
+    else unsetenv(name);
+  }
+  ~ScopedEnv() { unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
 
 // n values drawn uniformly from [-scale, scale], the same for the same seed.
 inline std::vector<float> uniform(size_t n, float scale, unsigned seed) {

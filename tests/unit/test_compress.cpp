@@ -18,12 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void set_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (int64_t x : v) a->add_ints(x);
-}
+using test::set_ints;
 
 std::vector<float> wave(size_t n, float scale, float phase = 0.3f) {
   std::vector<float> v(n);

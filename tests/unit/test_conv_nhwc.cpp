@@ -21,6 +21,8 @@ using namespace edgerun;
 
 namespace {
 
+using test::set_ints;
+using test::ScopedEnv;
 using test::uniform;
 
 struct ConvCase {
@@ -34,13 +36,6 @@ struct ConvCase {
 };
 
 void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
-
-void set_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& values) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (int64_t v : values) a->add_ints(v);
-}
 
 std::shared_ptr<Model> conv_model(const ConvCase& c) {
   test::ModelSpec m;
@@ -86,19 +81,6 @@ std::shared_ptr<Model> conv_model(const ConvCase& c) {
   const std::string bytes = m.bytes();
   return Model::load_from_memory(bytes.data(), bytes.size());
 }
-
-// Sets an environment variable for a scope ("" unsets it).
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (*value) setenv(name, value, 1);
-    else unsetenv(name);
-  }
-  ~ScopedEnv() { unsetenv(name_); }
-
- private:
-  const char* name_;
-};
 
 class ConvNhwcF32 : public ::testing::TestWithParam<ConvCase> {};
 

@@ -20,6 +20,9 @@ using namespace edgerun;
 
 namespace {
 
+using test::set_ints;
+using test::set_int;
+using test::ScopedEnv;
 using test::uniform;
 
 struct ExpandCase {
@@ -31,20 +34,6 @@ struct ExpandCase {
 };
 
 void PrintTo(const ExpandCase& c, std::ostream* os) { *os << c.name; }
-
-void set_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& values) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (int64_t v : values) a->add_ints(v);
-}
-
-void set_int(onnx::NodeProto* n, const std::string& name, int64_t value) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(value);
-}
 
 // Writes `activation` of `in` as `out` (or renames through Identity when there is none).
 void add_activation(test::ModelSpec& m, const std::string& activation, const std::string& in, const std::string& out) {
@@ -93,19 +82,6 @@ std::shared_ptr<Model> expand_model(const ExpandCase& c, bool extra_reader = fal
   const std::string bytes = m.bytes();
   return Model::load_from_memory(bytes.data(), bytes.size());
 }
-
-// Sets an environment variable for a scope ("" unsets it).
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (*value) setenv(name, value, 1);
-    else unsetenv(name);
-  }
-  ~ScopedEnv() { unsetenv(name_); }
-
- private:
-  const char* name_;
-};
 
 int count_op(const Session& s, const std::string& op) {
   int n = 0;

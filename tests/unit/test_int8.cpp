@@ -19,6 +19,9 @@ using namespace edgerun;
 
 namespace {
 
+using test::set_ints;
+using test::set_int;
+
 // Deterministic pseudo-random values in [-1, 1).
 struct Noise {
   uint32_t state;
@@ -28,19 +31,6 @@ struct Noise {
     return static_cast<float>(state >> 8) / static_cast<float>(1u << 23) - 1.f;
   }
 };
-
-void set_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (int64_t x : v) a->add_ints(x);
-}
-void set_int(onnx::NodeProto* n, const std::string& name, int64_t v) {
-  auto* a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
-}
 
 template <typename T>
 void raw_initializer(test::ModelSpec& m, const std::string& name, int type, const std::vector<int64_t>& dims,

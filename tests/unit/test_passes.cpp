@@ -14,20 +14,13 @@ using namespace edgerun;
 
 namespace {
 
+using test::set_ints;
+using test::set_int;
+
 onnx::AttributeProto* add_attr(onnx::NodeProto* n, const std::string& name) {
   auto* a = n->add_attribute();
   a->set_name(name);
   return a;
-}
-void set_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
-  auto* a = add_attr(n, name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (int64_t x : v) a->add_ints(x);
-}
-void set_int(onnx::NodeProto* n, const std::string& name, int64_t v) {
-  auto* a = add_attr(n, name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
 }
 void set_float(onnx::NodeProto* n, const std::string& name, float v) {
   auto* a = add_attr(n, name);
