@@ -4,7 +4,6 @@
 // FuseActivations, whose clamps and functions both convolutions carry over, and after FuseChannelScale
 // and FuseResidualAdd: convolutions with a scale or a residual input stay as they are.
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "kernels/x86/conv_depthwise_f32.h"
@@ -52,11 +51,10 @@ bool is_depthwise(const Graph& g, const Node& n, int64_t channels) {
   ConvNhwcGeometry geometry;
   geometry.stride_h = strides.size() == 2 ? strides[0] : 1;
   geometry.stride_w = strides.size() == 2 ? strides[1] : 1;
-  OutputActivation activation;  // preferred() asks only whether there is a function beyond a clamp
-  if (n.has_attr("fused_function")) activation.function = OutputActivation::Function::kSilu;
-  // The A/B switch ConvNhwc reads (0: XNNPACK for every depthwise convolution, 1: the own kernel).
-  const char* forced = std::getenv("EDGERUN_CONV_DEPTHWISE");
-  if (forced && *forced) return std::string(forced) == "1";
+  OutputActivation activation;
+  const std::string function = n.attr_string("fused_function", "");
+  if (function == "Silu") activation.function = OutputActivation::Function::kSilu;
+  else if (function == "HardSwish") activation.function = OutputActivation::Function::kHardSwish;
   return ConvDepthwiseF32::preferred(channels, w->shape()[2], w->shape()[3], geometry, activation);
 }
 

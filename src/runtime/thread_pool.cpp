@@ -129,7 +129,8 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   job_chunk_ = (n + chunks - 1) / chunks;
   const int64_t total = job_total_ = (n + job_chunk_ - 1) / job_chunk_;
   chunks_done_.store(0, std::memory_order_relaxed);
-  const uint32_t generation = ++generation_;
+  // Only the caller (the one thread in a loop) publishes, so the next generation follows the last.
+  const uint32_t generation = generation_published_.load(std::memory_order_relaxed) + 1;
   const int threads = num_threads();
   for (int t = 0; t < threads; ++t)
     shares_[t].range.store(pack_share(generation, static_cast<uint64_t>(t * total / threads),

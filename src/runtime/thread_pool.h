@@ -83,7 +83,6 @@ class ThreadPool {
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0, job_chunk_ = 0, job_total_ = 0;
   std::atomic<int64_t> chunks_done_{0};
-  uint32_t generation_ = 0;  // the caller's count of loops
   std::atomic<bool> in_loop_{false};  // a parallel_for is in progress (a second caller runs serially)
   // Sleeping: workers wait on wake_ for a new generation, the caller on done_ for the last chunk. The
   // counters say whether anyone sleeps, so the common path makes no system call.

@@ -137,12 +137,14 @@ void ConvDepthwiseF32::run_row(const float* x, int64_t x_first_row, float* y, co
 #ifdef EDGERUN_DEPTHWISE_AVX2
   const ConvNhwcGeometry& g = geometry_;
   const int64_t c = channels_, n = row / g.out_h, oh = row % g.out_h;
-  const int64_t kh_begin = row_kh_begin_[oh], rows = row_kh_end_[oh] - kh_begin;
+  const int64_t kh_begin = row_kh_begin_[oh];
+  int64_t ih = 0, rows = 0;
+  input_rows(oh, ih, rows);
   const int64_t first = group_begin * lanes_;  // first channel
   const int64_t out_row = row * g.out_w * c + first;
   Run r;
   // A row whose kernel rows all fall in the padding reads nothing (its outputs are the bias).
-  r.in = rows > 0 ? x + (n * g.in_h + oh * g.stride_h - g.pad_top + kh_begin - x_first_row) * g.in_w * c + first : x;
+  r.in = rows > 0 ? x + (n * g.in_h + ih - x_first_row) * g.in_w * c + first : x;
   r.in_cols = g.in_w;
   r.in_pixel = c;
   r.in_row = g.in_w * c;

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <vector>
 
 #include "core/large_buffer.h"
@@ -35,9 +36,14 @@ class ConvDepthwiseF32 {
   // Whether this kernel is the faster choice over XNNPACK's (with its second pass for SiLU and
   // HardSwish), as measured on the benchmark models (AMD EPYC, AVX2): everywhere except 3x3 stride-2
   // convolutions of 32 or more channels with only a clamp to apply, which XNNPACK's per-pixel loop runs
-  // 7 to 20 % faster (this kernel's steps read the 4x larger input less efficiently there).
+  // 7 to 20 % faster (this kernel's steps read the 4x larger input less efficiently there). The A/B
+  // switch EDGERUN_CONV_DEPTHWISE overrides it: 0 gives every depthwise convolution to XNNPACK, 1 takes
+  // them all. ConvNhwc and FuseExpandDepthwise both ask here.
   static bool preferred(int64_t channels, int64_t kernel_h, int64_t kernel_w, const ConvNhwcGeometry& geometry,
                         const OutputActivation& activation) {
+    const char* forced = std::getenv("EDGERUN_CONV_DEPTHWISE");
+    const int setting = forced && *forced ? std::atoi(forced) : -1;
+    if (setting == 0 || setting == 1) return setting == 1;
     const bool k3s2 = kernel_h == 3 && kernel_w == 3 && geometry.stride_h == 2 && geometry.stride_w == 2;
     return !(k3s2 && channels >= 32 && activation.function == OutputActivation::Function::kNone);
   }

@@ -186,10 +186,8 @@ void ConvIgemmF32::run_range(const float* x, float* y, int64_t y_first_pixel, co
   // Row pointers of every tile of the chunk, [tile][tap][row]; rows past the end repeat the last pixel
   // (computed, not stored).
   const float* rows[kChunkRows * kMaxTaps];
-  // Pixel coordinates advance one at a time (no divisions per pixel: with few channels, setting up the
-  // row pointers costs as much as the tile's FMAs).
-  // No division per pixel either: the loops walk tiles and their rows (a 64-bit division per pixel cost
-  // a fifth of a 3-channel stem's time).
+  // Pixel coordinates advance one at a time and the loops walk tiles and their rows: no division per
+  // pixel (with few channels, setting up the row pointers costs as much as the tile's FMAs).
   int64_t n = p_begin / (g.out_h * g.out_w), oh = p_begin / g.out_w % g.out_h, ow = p_begin % g.out_w;
   const int64_t in_row_floats = (padded_rows_ ? padded_w_ : g.in_w) * channels_;
   const bool unit_1x1 = taps == 1 && !padded_rows_ && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&

@@ -44,7 +44,8 @@ class ConvIgemmF32 {
 
   // Output pixels [p_begin, p_end) of (batch x out_h x out_w) on the calling thread, with the packed
   // weights and the activation, into y[(p - p_begin) * out_channels]: a band of rows for a caller that
-  // consumes them at once (ConvExpandDepthwiseF32).
+  // consumes them at once (ConvExpandDepthwiseF32). Not for the padded-row mode (fewer than 8 channels
+  // and a kernel wider than 1), whose input is a copy run() makes.
   void run_pixels(const float* x, float* y, int64_t p_begin, int64_t p_end) const;
 
   // The packed weights with input channel c multiplied by scale[c] (packed_floats() values): the

@@ -30,8 +30,7 @@ namespace {
 // The value of an A/B timing switch (an integer environment variable), or -1 when it is unset:
 //  - EDGERUN_CONV_WINOGRAD=0 keeps every convolution on the direct kernels; 2 or 4 forces that tile size
 //    wherever Winograd applies.
-//  - EDGERUN_CONV_DEPTHWISE=0 sends depthwise convolutions to XNNPACK, 1 to the own kernel wherever it
-//    applies; unset, each goes where it runs faster (ConvDepthwiseF32::preferred).
+//  (EDGERUN_CONV_DEPTHWISE, the depthwise kernel's switch, is read by ConvDepthwiseF32::preferred.)
 int kernel_override(const char* name) {
   const char* s = std::getenv(name);
   return s && *s ? std::atoi(s) : -1;
@@ -85,11 +84,10 @@ class ConvNhwc final : public Kernel {
     auto value = [&ctx](size_t i) -> const float* {  // read only when packing
       return ctx.has_input(i) ? ctx.require_value(i).data<float>() : nullptr;
     };
-    const int depthwise_forced = kernel_override("EDGERUN_CONV_DEPTHWISE");
     const bool depthwise_shape =
         group_ == channels && out_channels == channels && w[1] == 1 && w[2] * w[3] <= ConvDepthwiseF32::kMaxTaps &&
-        ConvDepthwiseF32::handles(geometry) && ConvDepthwiseF32::supported() && depthwise_forced != 0 &&
-        (depthwise_forced == 1 || ConvDepthwiseF32::preferred(channels, w[2], w[3], geometry, activation()));
+        ConvDepthwiseF32::handles(geometry) && ConvDepthwiseF32::supported() &&
+        ConvDepthwiseF32::preferred(channels, w[2], w[3], geometry, activation());
     int tile = winograd_shape ? winograd_tile(channels, out_channels, x[0], g.out[0], g.out[1]) : 0;
     // Once the session has freed the weights (packed_input), new input sizes keep the packed form the
     // first plan chose: both kernels serve any input size.
