@@ -76,14 +76,10 @@ __attribute__((target(EDGERUN_AVX512_TARGET))) void tile_avx512(const float* con
   fma_rows_x16n<R, N>(a, taps, w, w_next, channels, acc);
   __mmask16 mask[N];
   for (int n = 0; n < N; ++n) mask[n] = lanes_mask16(cols - n * kBlock);
-  for (int64_t r = 0; r < rows; ++r, out += out_stride) {
-    for (int n = 0; n < N; ++n) {
-      __m512 v = acc[r][n];
-      if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[n], res + n * kBlock));
-      _mm512_mask_storeu_ps(out + n * kBlock, mask[n], apply_activation(act, v));
-    }
-    if (res) res += out_stride;
-  }
+  if (act.function == OutputActivation::Function::kNone)  // a clamp at most
+    store_rows_x16n<R, N, RowFinish::kClamp>(acc, rows, out, out_stride, mask, res, act);
+  else
+    store_rows_x16n<R, N, RowFinish::kActivation>(acc, rows, out, out_stride, mask, res, act);
 }
 
 #endif  // EDGERUN_IGEMM_AVX2

@@ -76,8 +76,9 @@ __attribute__((target(EDGERUN_AVX512_TARGET))) void gemm_avx512(const float* a, 
   for (auto& row : acc)
     for (auto& v : row) v = _mm512_setzero_ps();
   fma_rows_x16n<kRows512, N>(rows_a, 1, w, w_next, depth, acc);
-  for (int64_t r = 0; r < rows; ++r, out += out_stride)
-    for (int n = 0; n < N; ++n) _mm512_storeu_ps(out + n * kBlock, acc[r][n]);
+  __mmask16 all[N];
+  for (auto& m : all) m = 0xffff;
+  store_rows_x16n<kRows512, N, RowFinish::kNone>(acc, rows, out, out_stride, all, nullptr, OutputActivation{});
 }
 
 // The transforms, once per vector width.
