@@ -1,11 +1,18 @@
 // Concat: joins inputs along `axis`; all other dims must match.
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/reference/data_movement.h"
 #include "runtime/thread_pool.h"
 
 namespace edgerun {
 namespace {
+
+void copy_bytes(char* dst, const char* src, size_t bytes) {
+  size_t b = 0;
+  for (; b + 64 <= bytes; b += 64) std::memcpy(dst + b, src + b, 64);  // inlined as vector moves
+  if (b < bytes) std::memcpy(dst + b, src + b, bytes - b);
+}
 
 class Concat final : public Kernel {
  public:
@@ -54,6 +61,19 @@ class Concat final : public Kernel {
     for (size_t i = 0; i < blocks_.size(); ++i) inputs[i] = ctx.input(i).raw();
     // Outer index first, so a thread writes whole output rows (in NHWC the pixels it will read next).
     auto work = [&](int64_t begin, int64_t end) {
+      if (dtype != DType::kString) {  // bytes, in 64-byte pieces inline: a channel concat copies a few
+        // hundred bytes per pixel and input, and a call to memcpy for each took twice as long
+        const size_t size = dtype_size(dtype);
+        for (int64_t o = begin; o < end; ++o) {
+          char* dst = static_cast<char*>(out.raw()) + static_cast<size_t>(o * row_) * size;
+          for (size_t i = 0; i < blocks_.size(); ++i) {
+            const size_t bytes = static_cast<size_t>(blocks_[i]) * size;
+            copy_bytes(dst, static_cast<const char*>(inputs[i]) + static_cast<size_t>(o) * bytes, bytes);
+            dst += bytes;
+          }
+        }
+        return;
+      }
       for (int64_t o = begin; o < end; ++o) {
         int64_t column = 0;
         for (size_t i = 0; i < blocks_.size(); ++i) {
