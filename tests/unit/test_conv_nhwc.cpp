@@ -161,6 +161,9 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{"k3_stride2_70_hard_swish", 1, 16, 70, 13, 11, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, "HardSwish"},
                       ConvCase{"k3_stride2_21_relu6", 1, 24, 21, 10, 9, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, "Relu6"},
                       ConvCase{"one_pixel", 3, 64, 48, 1, 1, 1, 1, {}, {}, {}, ""},
+                      // 7x7 images run on 7-pixel AVX-512 tiles; batch 2 spans two pixel chunks.
+                      ConvCase{"pointwise_7x7_residual_relu", 1, 80, 80, 7, 7, 1, 1, {}, {}, {}, "Relu", true, 1, "input"},
+                      ConvCase{"k3_7x7_batch2_relu6", 2, 24, 40, 7, 7, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu6"},
                       ConvCase{"kernel_larger_than_input", 1, 4, 8, 2, 2, 3, 3, {}, {}, {1, 1, 1, 1}, ""},
                       ConvCase{"depthwise_k3", 1, 32, 32, 9, 9, 3, 3, {}, {}, {1, 1, 1, 1}, "Relu6", true, 32},
                       ConvCase{"depthwise_channel_tails", 2, 44, 44, 7, 6, 3, 3, {}, {}, {1, 1, 1, 1}, "", true, 44},
