@@ -19,8 +19,9 @@ struct OutputActivation {
 
 #if defined(__GNUC__) && defined(__x86_64__)
 
-// exp(z) for z in [-87.3, 88.7]: z = k ln2 + r with |r| <= ln2 / 2, exp(r) by a degree-6 polynomial
-// (relative error ~1e-7).
+// exp(z) for z in [-87.3, 88.7]: z = k ln2 + r with |r| <= ln2 / 2, exp(r) by a degree-5 polynomial
+// fitted for the least largest relative error on that interval (1.7e-7 in float arithmetic; the
+// degree-6 Taylor polynomial it replaces had 2.4e-7 and one more multiply-add).
 __attribute__((target("avx2,fma"), always_inline)) inline __m256 exp_avx2(__m256 z) {
   z = _mm256_min_ps(_mm256_max_ps(z, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
   const __m256 k = _mm256_round_ps(_mm256_mul_ps(z, _mm256_set1_ps(1.44269504f)),
@@ -28,12 +29,11 @@ __attribute__((target("avx2,fma"), always_inline)) inline __m256 exp_avx2(__m256
   // r = z - k ln2, with ln2 split in two parts so the subtraction stays exact.
   __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145752f), z);
   r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.42860677e-6f), r);
-  __m256 p = _mm256_set1_ps(1.f / 720.f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 120.f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 24.f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 6.f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+  __m256 p = _mm256_set1_ps(0.00829031505f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.0418979302f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.166676357f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.499991506f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.999999702f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
   const __m256i pow2 = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(pow2));
