@@ -192,11 +192,26 @@ void ConvIgemmF32::run_range(const float* x, float* y, int64_t y_first_pixel, co
   // (computed, not stored). 7-row tiles cover up to 98 of kChunkRows pixels.
   const float* rows[(kChunkRows + kRows512Narrow - 1) / kRows512Narrow * kRows512Narrow * kMaxTaps];
   // Pixel coordinates advance one at a time and the loops walk tiles and their rows: no division per
-  // pixel (with few channels, setting up the row pointers costs as much as the tile's FMAs).
+  // pixel (with few channels, setting up the row pointers costs as much as the tile's FMAs). The input
+  // rows under the kernel are found once per output row; everything the loop reads is a local, since
+  // its stores of pointers could otherwise alias members such as zeros_'s data pointer.
   int64_t n = p_begin / (g.out_h * g.out_w), oh = p_begin / g.out_w % g.out_h, ow = p_begin % g.out_w;
-  const int64_t in_row_floats = (padded_rows_ ? padded_w_ : g.in_w) * channels_;
+  const int64_t c = channels_, kernel_h = kernel_h_, kernel_w = kernel_w_, in_w = g.in_w;
+  const int64_t stride_w = g.stride_w, dilation_w = g.dilation_w, pad_left = g.pad_left, out_w = g.out_w;
+  const int64_t in_row_floats = (padded_rows_ ? padded_w_ : in_w) * c;
+  const float* const zeros = zeros_.data();
   const bool unit_1x1 = taps == 1 && !padded_rows_ && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
                         g.pad_left == 0 && g.in_h == g.out_h && g.in_w == g.out_w;
+  const bool padded = padded_rows_;
+  const float* kernel_rows[kMaxTaps];  // input row under kernel row kh for output row oh, or null
+  auto find_kernel_rows = [&] {
+    const int64_t ih0 = oh * g.stride_h - g.pad_top;
+    for (int64_t kh = 0; kh < kernel_h; ++kh) {
+      const int64_t ih = ih0 + kh * g.dilation_h;
+      kernel_rows[kh] = ih >= 0 && ih < g.in_h ? x + (n * g.in_h + ih) * in_row_floats : nullptr;
+    }
+  };
+  if (!unit_1x1) find_kernel_rows();
   for (int64_t tile = 0, p = p_begin; tile < tiles; ++tile) {
     const float** tile_rows = rows + tile * taps * R;
     for (int64_t r = 0; r < R; ++r, ++p) {
@@ -205,32 +220,33 @@ void ConvIgemmF32::run_range(const float* x, float* y, int64_t y_first_pixel, co
         continue;
       }
       if (unit_1x1) {  // a 1x1 convolution over the whole image: pixel p is input row p
-        tile_rows[r] = x + p * channels_;
+        tile_rows[r] = x + p * c;
         continue;
       }
-      const int64_t ih0 = oh * g.stride_h - g.pad_top;
-      if (padded_rows_) {
-        const int64_t col = ow * g.stride_w * channels_;
-        for (int64_t kh = 0; kh < kernel_h_; ++kh) {
-          const int64_t ih = ih0 + kh * g.dilation_h;
-          tile_rows[kh * R + r] = ih >= 0 && ih < g.in_h ? x + (n * g.in_h + ih) * in_row_floats + col : zeros_.data();
-        }
+      if (padded) {
+        const int64_t col = ow * stride_w * c;
+        for (int64_t kh = 0; kh < kernel_h; ++kh)
+          tile_rows[kh * R + r] = kernel_rows[kh] ? kernel_rows[kh] + col : zeros;
       } else {
-        const int64_t iw0 = ow * g.stride_w - g.pad_left;
-        for (int64_t kh = 0; kh < kernel_h_; ++kh) {
-          const int64_t ih = ih0 + kh * g.dilation_h;
-          const bool row_inside = ih >= 0 && ih < g.in_h;
-          const float* in_row = row_inside ? x + (n * g.in_h + ih) * in_row_floats : x;
-          for (int64_t kw = 0; kw < kernel_w_; ++kw) {
-            const int64_t iw = iw0 + kw * g.dilation_w;
-            tile_rows[(kh * kernel_w_ + kw) * R + r] =
-                row_inside && iw >= 0 && iw < g.in_w ? in_row + iw * channels_ : zeros_.data();
+        const int64_t iw0 = ow * stride_w - pad_left;
+        const bool columns_inside = iw0 >= 0 && iw0 + (kernel_w - 1) * dilation_w < in_w;
+        for (int64_t kh = 0; kh < kernel_h; ++kh) {
+          const float* in_row = kernel_rows[kh];
+          const float** dst = tile_rows + kh * kernel_w * R + r;
+          if (in_row && columns_inside) {
+            for (int64_t kw = 0; kw < kernel_w; ++kw) dst[kw * R] = in_row + (iw0 + kw * dilation_w) * c;
+          } else {
+            for (int64_t kw = 0; kw < kernel_w; ++kw) {
+              const int64_t iw = iw0 + kw * dilation_w;
+              dst[kw * R] = in_row && iw >= 0 && iw < in_w ? in_row + iw * c : zeros;
+            }
           }
         }
       }
-      if (++ow == g.out_w) {
+      if (++ow == out_w) {
         ow = 0;
         if (++oh == g.out_h) oh = 0, ++n;
+        find_kernel_rows();
       }
     }
   }
