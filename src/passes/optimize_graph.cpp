@@ -30,6 +30,10 @@ std::vector<PassRecord> optimize_graph(Graph& g, bool fast_kernels) {
     const char* fuse = std::getenv("EDGERUN_FUSE_EXPAND_DEPTHWISE");
     if (cpu_has_avx2_fma() && !(fuse && std::string(fuse) == "0"))
       apply("FuseExpandDepthwise", fuse_expand_depthwise);
+    // EDGERUN_FUSE_CONV_MAX_POOL=0 keeps the convolution and the pool apart (an A/B timing switch).
+    const char* fuse_pool = std::getenv("EDGERUN_FUSE_CONV_MAX_POOL");
+    if (cpu_has_avx2_fma() && !(fuse_pool && std::string(fuse_pool) == "0"))
+      apply("FuseConvMaxPool", fuse_conv_max_pool);
   }
   apply("RemoveUnusedInitializers", remove_unused_initializers);
   return done;

@@ -84,6 +84,12 @@ int fuse_residual_add(Graph& g);
 // scale or a residual input stay as they are. Needs AVX2 and FMA (optimize_graph checks).
 int fuse_expand_depthwise(Graph& g);
 
+// A strided edgerun.ConvNhwc of one group read only by an edgerun.MaxPoolNhwc (without Indices) becomes
+// one edgerun.ConvMaxPoolNhwc, which computes the convolution's rows band by band as the pool reads
+// them, so the convolution's output never goes out to memory. Convolutions with a channel scale or a
+// residual input stay as they are. Needs AVX2 and FMA (optimize_graph checks).
+int fuse_conv_max_pool(Graph& g);
+
 struct PassRecord {
   std::string name;
   int rewrites = 0;

@@ -25,6 +25,21 @@ int64_t estimate_flops(const Node& node, const std::vector<Shape>& in, const std
     if (in.size() < 4 || in[0].size() != 4 || in[1].size() != 4 || in[3].size() != 4) return 0;
     return 2 * (numel(in[0]) / in[0][3]) * in[1][0] * in[1][1] + 2 * out_n * in[3][2] * in[3][3];
   }
+  if (internal && node.op_type == "ConvMaxPoolNhwc") {  // a convolution, then a max pool of its output
+    if (in.size() < 2 || in[0].size() != 4 || in[1].size() != 4) return 0;
+    const std::vector<int64_t> strides = node.attr_ints("strides"), pads = node.attr_ints("pads"),
+                               dilations = node.attr_ints("dilations");
+    const std::string auto_pad = node.attr_string("auto_pad", "NOTSET");
+    int64_t pixels = in[0][0];
+    for (size_t d = 0; d < 2; ++d) {  // the convolution's output size, as ONNX Conv computes it
+      const int64_t size = in[0][1 + d], k = in[1][2 + d];
+      const int64_t stride = strides.size() == 2 ? strides[d] : 1, dilation = dilations.size() == 2 ? dilations[d] : 1;
+      const int64_t pad = pads.size() == 4 ? pads[d] + pads[d + 2] : 0;
+      if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") pixels *= (size + stride - 1) / stride;
+      else pixels *= std::max<int64_t>(0, (size + (auto_pad == "VALID" ? 0 : pad) - dilation * (k - 1) - 1) / stride + 1);
+    }
+    return 2 * pixels * in[1][0] * in[1][1] * in[1][2] * in[1][3];
+  }
   if (op == "Conv" || op == "ConvInteger" || op == "QLinearConv") {
     const Shape& w = in[op == "QLinearConv" ? 3 : 1];
     if (w.size() < 2) return 0;

@@ -178,6 +178,16 @@ void ConvIgemmF32::run_pixels(const float* x, float* y, int64_t p_begin, int64_t
               column_tiles());
 }
 
+const float* ConvIgemmF32::pixels_input(const float* x, void* scratch, ThreadPool* threads) const {
+  if (!padded_rows_) return x;
+  float* padded = static_cast<float*>(scratch);
+  const int64_t in_rows = geometry_.batch * geometry_.in_h;
+  auto copy = [&](int64_t begin, int64_t end) { copy_padded(x, padded, begin, end); };
+  if (threads && threads->num_threads() > 1) threads->parallel_for(in_rows, 16, copy);
+  else copy(0, in_rows);
+  return padded;
+}
+
 void ConvIgemmF32::run_range(const float* x, float* y, int64_t y_first_pixel, const float* weights,
                              const float* residual, const OutputActivation& activation, int64_t p_begin, int64_t p_end,
                              int64_t ct_begin, int64_t ct_end) const {
@@ -289,14 +299,7 @@ void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* thre
   if (!weights) weights = packed_.data();
   const OutputActivation activation = raw ? OutputActivation{} : activation_;
   const int64_t parallel = threads ? threads->num_threads() : 1;
-  if (padded_rows_) {
-    float* padded = static_cast<float*>(scratch);
-    const int64_t in_rows = geometry_.batch * geometry_.in_h;
-    auto copy = [&](int64_t begin, int64_t end) { copy_padded(x, padded, begin, end); };
-    if (parallel > 1) threads->parallel_for(in_rows, 16, copy);
-    else copy(0, in_rows);
-    x = padded;
-  }
+  x = pixels_input(x, scratch, threads);
   const int64_t pixels = geometry_.batch * geometry_.out_h * geometry_.out_w;
   const int64_t tiles = (pixels + tile_rows_ - 1) / tile_rows_, chunk_tiles = kChunkRows / tile_rows_;
   // Pixel chunks of at most kChunkRows pixels, all of about the same size (a 14x14 layer is three chunks

@@ -44,9 +44,12 @@ class ConvIgemmF32 {
 
   // Output pixels [p_begin, p_end) of (batch x out_h x out_w) on the calling thread, with the packed
   // weights and the activation, into y[(p - p_begin) * out_channels]: a band of rows for a caller that
-  // consumes them at once (ConvExpandDepthwiseF32). Not for the padded-row mode (fewer than 8 channels
-  // and a kernel wider than 1), whose input is a copy run() makes.
+  // consumes them at once (ConvExpandDepthwiseF32, ConvMaxPoolF32). `x` is what pixels_input returned.
   void run_pixels(const float* x, float* y, int64_t p_begin, int64_t p_end) const;
+  // The input run_pixels reads: x itself, or in the padded-row mode (fewer than 8 channels and a kernel
+  // wider than 1) a copy of x with its padding columns, made here in `scratch` (scratch_bytes(), 64-byte
+  // aligned) on `threads`.
+  const float* pixels_input(const float* x, void* scratch, ThreadPool* threads) const;
 
   // The packed weights with input channel c multiplied by scale[c] (packed_floats() values): the
   // convolution of x * scale, for a per-channel scale that changes every run (a squeeze-excitation

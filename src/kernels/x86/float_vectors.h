@@ -32,6 +32,7 @@ struct Ymm {
   EDGERUN_YMM_INLINE V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   EDGERUN_YMM_INLINE V fnmadd(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
   EDGERUN_YMM_INLINE V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  EDGERUN_YMM_INLINE V max(V a, V b) { return _mm256_max_ps(a, b); }
   EDGERUN_YMM_INLINE V clamp(V v, V lo, V hi) { return _mm256_min_ps(_mm256_max_ps(v, lo), hi); }
   EDGERUN_YMM_INLINE V silu(V v) { return silu_avx2(v); }
   EDGERUN_YMM_INLINE V hard_swish(V v) { return hard_swish_avx2(v); }
@@ -60,6 +61,7 @@ struct Zmm {
   EDGERUN_ZMM_INLINE V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   EDGERUN_ZMM_INLINE V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
   EDGERUN_ZMM_INLINE V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  EDGERUN_ZMM_INLINE V max(V a, V b) { return _mm512_max_ps(a, b); }
   EDGERUN_ZMM_INLINE V clamp(V v, V lo, V hi) { return _mm512_min_ps(_mm512_max_ps(v, lo), hi); }
   EDGERUN_ZMM_INLINE V silu(V v) { return silu_avx512(v); }
   EDGERUN_ZMM_INLINE V hard_swish(V v) { return hard_swish_avx512(v); }
