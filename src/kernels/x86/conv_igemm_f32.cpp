@@ -21,6 +21,8 @@ constexpr int64_t kBlock = 16;     // output channels per AVX2 tile (two ymm reg
 constexpr int64_t kRows512 = 8;    // output pixels per AVX-512 tile
 constexpr int64_t kRows512Narrow = 7;  // or 7, where that covers the pixels with fewer empty rows
 constexpr int64_t kBlocks512 = 2;  // packed blocks per AVX-512 tile (32 channels, two zmm registers per row)
+// Below this many multiply-adds a convolution runs on the calling thread (about a microsecond of work).
+constexpr int64_t kMinParallelFmas = int64_t{1} << 17;
 constexpr int64_t kChunkRows = 96;  // most output pixels per parallel work item (a multiple of 6 and 8)
 
 #ifdef EDGERUN_IGEMM_AVX2
@@ -323,7 +325,10 @@ void ConvIgemmF32::run(const float* x, float* y, void* scratch, ThreadPool* thre
       else run_unit(x, y, weights, residual, activation, u % chunks, chunk_rows, u / chunks, groups);
     }
   };
-  if (parallel > 1) threads->parallel_for(chunks * groups, 1, work);
+  // A convolution of a few multiply-adds (the squeeze-excitation layers on one pixel) runs on the
+  // caller: waking the pool and reading back what the other thread wrote cost more than the work.
+  const int64_t fmas = pixels * out_channels_ * kernel_h_ * kernel_w_ * channels_;
+  if (parallel > 1 && fmas >= kMinParallelFmas) threads->parallel_for(chunks * groups, 1, work);
   else work(0, chunks * groups);
 }
 
