@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 #include <new>
+#include <utility>
 
 namespace edgerun {
 
@@ -34,6 +35,17 @@ struct LargeBufferAllocator {
     return static_cast<T*>(p);
   }
   void deallocate(T* p, size_t n) noexcept { release_buffer(p, n * sizeof(T)); }
+  // resize() leaves new elements uninitialized (default-initialized): the packers write every one, and
+  // zeroing megabytes of packed weights first took 5 % of loading ssdlite320. assign(n, value) and
+  // other constructions with arguments initialize as usual.
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
   template <typename U>
   bool operator==(const LargeBufferAllocator<U>&) const { return true; }
   template <typename U>
