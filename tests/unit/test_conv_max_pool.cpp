@@ -3,20 +3,21 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
 #include <string>
 
 #include "edgerun/edgerun.h"
 #include "kernels/x86/conv_max_pool_f32.h"
 #include "kernels/xnnpack/xnnpack_common.h"
+#include "fusion_check.h"
 #include "model_builder.h"
 
 using namespace edgerun;
 
 namespace {
 
-using test::ScopedEnv;
+using test::count_op;
+using test::expect_fusion_exact;
+using test::input_for;
 using test::set_int;
 using test::set_ints;
 using test::uniform;
@@ -61,62 +62,13 @@ std::shared_ptr<Model> pool_model(const PoolCase& c, bool extra_reader = false) 
   return Model::load_from_memory(bytes.data(), bytes.size());
 }
 
-int count_op(const Session& s, const std::string& op) {
-  int n = 0;
-  for (const auto& summary : s.node_summaries()) n += summary.op_type == op;
-  return n;
-}
-
-Tensor input_for(const Model& model) {
-  const auto& dims = model.inputs().at(0).dims;
-  Tensor x(DType::kFloat32, {dims[0].value, dims[1].value, dims[2].value, dims[3].value});
-  const auto values = uniform(static_cast<size_t>(x.numel()), 2.f, 9);
-  std::copy(values.begin(), values.end(), x.data<float>());
-  return x;
-}
-
 class ConvMaxPool : public ::testing::TestWithParam<PoolCase> {};
 
 TEST_P(ConvMaxPool, MatchesReferenceAndTheUnfusedKernels) {
   if (!xnnpack_available() || !ConvMaxPoolF32::supported()) GTEST_SKIP() << "needs AVX2 and FMA";
-  const PoolCase& c = GetParam();
-  auto model = pool_model(c);
-  const Tensor x = input_for(*model);
-  SessionOptions off;
-  off.optimize = false;
-  const Tensor expected = Session(model, off).run({{"x", x}}).at(0);
-  float scale = 0.f;
-  for (int64_t i = 0; i < expected.numel(); ++i) scale = std::max(scale, std::fabs(expected.data<float>()[i]));
-  ASSERT_GT(scale, 0.f);
-  for (int threads : {1, 2, 3}) {
-    SessionOptions on;
-    on.num_threads = threads;
-    Tensor unfused;
-    {
-      ScopedEnv no_fusion("EDGERUN_FUSE_CONV_MAX_POOL", "0");
-      Session apart(model, on);
-      EXPECT_EQ(count_op(apart, "ConvMaxPoolNhwc"), 0);
-      unfused = apart.run({{"x", x}}).at(0);
-    }
-    Session fused(model, on);
-    ASSERT_EQ(count_op(fused, "ConvMaxPoolNhwc"), 1) << "not fused";
-    EXPECT_EQ(count_op(fused, "ConvNhwc"), 0);
-    EXPECT_EQ(count_op(fused, "MaxPoolNhwc"), 0);
-    EXPECT_EQ(count_op(fused, "Relu"), 0) << "activation not fused";
-    const Tensor got = fused.run({{"x", x}}).at(0);
-    ASSERT_EQ(got.shape(), expected.shape());
-    float worst = 0.f;
-    int64_t differ = 0;
-    for (int64_t i = 0; i < got.numel(); ++i) {
-      worst = std::max(worst, std::fabs(got.data<float>()[i] - expected.data<float>()[i]));
-      differ += got.data<float>()[i] != unfused.data<float>()[i];
-    }
-    EXPECT_LT(worst / scale, 1e-5) << threads << " threads";
-    EXPECT_EQ(differ, 0) << threads << " threads: outputs differ from the unfused kernels'";
-    // A second run on the same session gives the same (the scratch rows of one run do not leak).
-    const Tensor again = fused.run({{"x", x}}).at(0);
-    EXPECT_EQ(std::memcmp(again.data<float>(), got.data<float>(), static_cast<size_t>(got.numel()) * sizeof(float)), 0);
-  }
+  auto model = pool_model(GetParam());
+  expect_fusion_exact(model, input_for(*model), "ConvMaxPoolNhwc", "EDGERUN_FUSE_CONV_MAX_POOL",
+                      {"ConvNhwc", "MaxPoolNhwc", "Relu"});
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -6,14 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "edgerun/edgerun.h"
 #include "kernels/x86/conv_expand_depthwise_f32.h"
 #include "kernels/xnnpack/xnnpack_common.h"
+#include "fusion_check.h"
 #include "model_builder.h"
 
 using namespace edgerun;
@@ -23,6 +21,9 @@ namespace {
 using test::set_ints;
 using test::set_int;
 using test::ScopedEnv;
+using test::count_op;
+using test::expect_fusion_exact;
+using test::input_for;
 using test::uniform;
 
 struct ExpandCase {
@@ -83,64 +84,15 @@ std::shared_ptr<Model> expand_model(const ExpandCase& c, bool extra_reader = fal
   return Model::load_from_memory(bytes.data(), bytes.size());
 }
 
-int count_op(const Session& s, const std::string& op) {
-  int n = 0;
-  for (const auto& summary : s.node_summaries()) n += summary.op_type == op;
-  return n;
-}
-
-Tensor input_for(const Model& model) {
-  const auto& dims = model.inputs().at(0).dims;
-  Tensor x(DType::kFloat32, {dims[0].value, dims[1].value, dims[2].value, dims[3].value});
-  const auto values = uniform(static_cast<size_t>(x.numel()), 2.f, 9);
-  std::copy(values.begin(), values.end(), x.data<float>());
-  return x;
-}
-
 class ExpandDepthwise : public ::testing::TestWithParam<ExpandCase> {};
 
 TEST_P(ExpandDepthwise, MatchesReferenceAndTheUnfusedKernels) {
   if (!xnnpack_available() || !ConvExpandDepthwiseF32::supported()) GTEST_SKIP() << "needs AVX2 and FMA";
-  const ExpandCase& c = GetParam();
-  auto model = expand_model(c);
-  const Tensor x = input_for(*model);
-  SessionOptions off;
-  off.optimize = false;
-  const Tensor expected = Session(model, off).run({{"x", x}}).at(0);
-  float scale = 0.f;
-  for (int64_t i = 0; i < expected.numel(); ++i) scale = std::max(scale, std::fabs(expected.data<float>()[i]));
-  ASSERT_GT(scale, 0.f);
+  auto model = expand_model(GetParam());
   // The unfused path on the own depthwise kernel (not XNNPACK's), as the fused one uses.
   ScopedEnv own_depthwise("EDGERUN_CONV_DEPTHWISE", "1");
-  for (int threads : {1, 2, 3}) {
-    SessionOptions on;
-    on.num_threads = threads;
-    Tensor unfused;
-    {
-      ScopedEnv no_fusion("EDGERUN_FUSE_EXPAND_DEPTHWISE", "0");
-      Session apart(model, on);
-      EXPECT_EQ(count_op(apart, "ExpandDepthwiseNhwc"), 0);
-      unfused = apart.run({{"x", x}}).at(0);
-    }
-    Session fused(model, on);
-    ASSERT_EQ(count_op(fused, "ExpandDepthwiseNhwc"), 1) << "not fused";
-    EXPECT_EQ(count_op(fused, "ConvNhwc"), 0);
-    for (const char* op : {"Clip", "Sigmoid", "Mul", "HardSwish", "Silu"})
-      EXPECT_EQ(count_op(fused, op), 0) << "activation not fused: " << op;
-    const Tensor got = fused.run({{"x", x}}).at(0);
-    ASSERT_EQ(got.shape(), expected.shape());
-    float worst = 0.f;
-    int64_t differ = 0;
-    for (int64_t i = 0; i < got.numel(); ++i) {
-      worst = std::max(worst, std::fabs(got.data<float>()[i] - expected.data<float>()[i]));
-      differ += got.data<float>()[i] != unfused.data<float>()[i];
-    }
-    EXPECT_LT(worst / scale, 1e-5) << threads << " threads";
-    EXPECT_EQ(differ, 0) << threads << " threads: outputs differ from the unfused kernels'";
-    // A second run on the same session gives the same (the scratch rows of one run do not leak).
-    const Tensor again = fused.run({{"x", x}}).at(0);
-    EXPECT_EQ(std::memcmp(again.data<float>(), got.data<float>(), static_cast<size_t>(got.numel()) * sizeof(float)), 0);
-  }
+  expect_fusion_exact(model, input_for(*model), "ExpandDepthwiseNhwc", "EDGERUN_FUSE_EXPAND_DEPTHWISE",
+                      {"ConvNhwc", "Clip", "Sigmoid", "Mul", "HardSwish", "Silu"});
 }
 
 INSTANTIATE_TEST_SUITE_P(

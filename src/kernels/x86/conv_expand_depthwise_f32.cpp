@@ -1,9 +1,9 @@
 #include "kernels/x86/conv_expand_depthwise_f32.h"
 
 #include <algorithm>
-#include <cstring>
 #include <thread>
 
+#include "kernels/x86/band_rows.h"
 #include "runtime/thread_pool.h"
 
 namespace edgerun {
@@ -58,7 +58,7 @@ void ConvExpandDepthwiseF32::run_slice(const float* x, float* y, float* rows, in
                                        int64_t row_end) const {
   const ConvNhwcGeometry& g = geometry_;
   const int64_t row_floats = g.in_w * expanded_;
-  int64_t have_first = 0, have_count = 0;  // the expanded rows (over batch x in_h) now in `rows`
+  BandRows held;  // the expanded rows (over batch x in_h) now in `rows`
   for (int64_t r = row_begin; r < row_end;) {
     const int64_t n = r / g.out_h, oh0 = r % g.out_h;
     const int64_t oh1 = std::min({g.out_h, oh0 + band_rows_, oh0 + row_end - r});
@@ -68,21 +68,11 @@ void ConvExpandDepthwiseF32::run_slice(const float* x, float* y, float* rows, in
       depthwise_.input_rows(oh, first, count);
       if (count > 0) lo = std::min(lo, first), hi = std::max(hi, first + count);
     }
-    if (hi > lo) {
-      const int64_t first = n * g.in_h + lo, count = hi - lo;
-      // Rows the previous band computed and this one reads too move to the front.
-      int64_t keep = 0;
-      if (have_count > 0 && first >= have_first && first < have_first + have_count) {
-        keep = std::min(have_first + have_count, first + count) - first;
-        if (first > have_first)
-          std::memmove(rows, rows + (first - have_first) * row_floats,
-                       static_cast<size_t>(keep * row_floats) * sizeof(float));
-      }
-      expand_.run_pixels(x, rows + keep * row_floats, (first + keep) * g.in_w, (first + count) * g.in_w);
-      have_first = first;
-      have_count = count;
-    }
-    depthwise_.run_rows(rows, have_first, y, r, r + (oh1 - oh0));
+    if (hi > lo)
+      held.hold(rows, row_floats, n * g.in_h + lo, hi - lo, [&](int64_t begin, int64_t end, float* dst) {
+        expand_.run_pixels(x, dst, begin * g.in_w, end * g.in_w);
+      });
+    depthwise_.run_rows(rows, held.first, y, r, r + (oh1 - oh0));
     r += oh1 - oh0;
   }
 }

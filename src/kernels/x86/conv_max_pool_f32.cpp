@@ -1,10 +1,10 @@
 #include "kernels/x86/conv_max_pool_f32.h"
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
 #include <thread>
 
+#include "kernels/x86/band_rows.h"
 #include "kernels/x86/cpu_features.h"
 #include "runtime/thread_pool.h"
 
@@ -75,31 +75,21 @@ void ConvMaxPoolF32::run_slice(const float* x, float* y, float* rows, int64_t ro
   const int64_t row_floats = g.out_w * out_channels_;
   const auto pool_row = cpu_has_avx512() ? avx512::max_pool_row : avx2::max_pool_row;
   const float* window[64];  // the window's rows inside the image (the pool's kernel height is at most 64)
-  int64_t have_first = 0, have_count = 0;  // the convolution rows (over batch x out_h) now in `rows`
+  BandRows held;  // the convolution rows (over batch x out_h) now in `rows`
   for (int64_t r = row_begin; r < row_end;) {
     const int64_t n = r / p.out_h, ph0 = r % p.out_h;
     const int64_t ph1 = std::min({p.out_h, ph0 + band_rows_, ph0 + row_end - r});
     const int64_t lo = std::max<int64_t>(0, ph0 * p.stride_h - p.pad_top);
     const int64_t hi = std::min(g.out_h, (ph1 - 1) * p.stride_h - p.pad_top + (p.kernel_h - 1) * p.dilation_h + 1);
-    if (hi > lo) {
-      const int64_t first = n * g.out_h + lo, count = hi - lo;
-      // Rows the previous band computed and this one reads too move to the front.
-      int64_t keep = 0;
-      if (have_count > 0 && first >= have_first && first < have_first + have_count) {
-        keep = std::min(have_first + have_count, first + count) - first;
-        if (first > have_first)
-          std::memmove(rows, rows + (first - have_first) * row_floats,
-                       static_cast<size_t>(keep * row_floats) * sizeof(float));
-      }
-      conv_.run_pixels(x, rows + keep * row_floats, (first + keep) * g.out_w, (first + count) * g.out_w);
-      have_first = first;
-      have_count = count;
-    }
+    if (hi > lo)
+      held.hold(rows, row_floats, n * g.out_h + lo, hi - lo, [&](int64_t begin, int64_t end, float* dst) {
+        conv_.run_pixels(x, dst, begin * g.out_w, end * g.out_w);
+      });
     for (int64_t ph = ph0; ph < ph1; ++ph) {
       int64_t count = 0;
       for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
         const int64_t h = ph * p.stride_h - p.pad_top + kh * p.dilation_h;
-        if (h >= 0 && h < g.out_h) window[count++] = rows + (n * g.out_h + h - have_first) * row_floats;
+        if (h >= 0 && h < g.out_h) window[count++] = rows + (n * g.out_h + h - held.first) * row_floats;
       }
       pool_row(window, count, g.out_w, out_channels_, p, y + (n * p.out_h + ph) * p.out_w * out_channels_);
     }
