@@ -63,6 +63,12 @@ __attribute__((target("avx2,fma"))) void tile_6x16(const float* const* a, int64_
   }
 }
 
+// GCC 12's false uninitialized warnings from the AVX-512 intrinsics inlined here (see float_vectors.h).
+#pragma GCC diagnostic push
+#ifndef __clang__  // a GCC-only warning
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 // The AVX-512 tile: R rows x N blocks of 16 columns (the block after `w` at w + w_next), cols of them
 // stored (at most N * 16), as tile_6x16 otherwise.
 template <int R, int N>
@@ -84,6 +90,7 @@ __attribute__((target(EDGERUN_AVX512_TARGET))) void tile_avx512(const float* con
   else
     store_rows_x16n<R, N, RowFinish::kActivation>(acc, rows, out, out_stride, mask, res, act);
 }
+#pragma GCC diagnostic pop
 
 #endif  // EDGERUN_IGEMM_AVX2
 
@@ -274,6 +281,19 @@ void ConvIgemmF32::run_range(const float* x, float* y, int64_t y_first_pixel, co
       const float* res = residual ? residual + (p - y_first_pixel) * out_channels_ + col : nullptr;
       float* out = y + (p - y_first_pixel) * out_channels_ + col;
       const int64_t tile_rows = std::min(R, p_end - p);
+      // The next tile's residual and output lines, asked for ahead: a residual was written several layers
+      // before and has left the cache (resnet50 and resnet18 0.98-1.0x the time at 1 and 2 threads).
+      if (tile + 1 < tiles) {
+        const int64_t next_rows = std::min(R, p_end - p - R);
+        for (int64_t r = 0; r < next_rows; ++r) {
+          if (res) {
+            _mm_prefetch(reinterpret_cast<const char*>(res + (R + r) * out_channels_), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(res + (R + r) * out_channels_ + 16), _MM_HINT_T0);
+          }
+          _mm_prefetch(reinterpret_cast<const char*>(out + (R + r) * out_channels_), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(out + (R + r) * out_channels_ + 16), _MM_HINT_T0);
+        }
+      }
       if (!avx512_)
         tile_6x16(a, taps, depth, w, bias_.data() + col, activation, res, out, out_channels_, tile_rows, cols);
       else if (R == kRows512Narrow && cols > kBlock)
