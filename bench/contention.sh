@@ -13,12 +13,16 @@ HOGS=${HOGS:-"0 1 2"}
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(mobilenet_v2 resnet18)
 
-p50() { "$BIN" bench "$1" --threads "$2" --iters 20 --no-progress --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["p50_ms"])'; }
-median() { python3 -c 'import statistics,sys; print("%.2f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+# The benchmark's JSON goes to a file first: a Python started on the other end of a pipe shares the
+# cores with the run it waits for (a pyenv shim on PATH takes a third of a second of CPU to start).
+PY=/usr/bin/python3
+OUT=$(mktemp)
+p50() { "$BIN" bench "$1" --threads "$2" --iters 20 --no-progress --json > "$OUT"; $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["p50_ms"])' "$OUT"; }
+median() { $PY -c 'import statistics,sys; print("%.2f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
 hog_pids=()
 stop_hogs() { for p in "${hog_pids[@]}"; do kill "$p" 2>/dev/null || true; done; hog_pids=(); }
-trap stop_hogs EXIT
+trap 'stop_hogs; rm -f "$OUT"' EXIT
 
 echo "| model | busy processes | 1 thread p50 (ms) | 2 threads p50 (ms) | 2 / 1 |"
 echo "|---|---:|---:|---:|---:|"
@@ -31,6 +35,6 @@ for spec in "${models[@]}"; do
     for ((r = 0; r < ROUNDS; ++r)); do one+=("$(p50 "$model" 1)"); two+=("$(p50 "$model" 2)"); done
     stop_hogs
     a=$(median "${one[@]}"); b=$(median "${two[@]}")
-    echo "| $(basename "$model" .onnx) | $hogs | $a | $b | $(python3 -c "print('%.2f' % ($b / $a))") |"
+    echo "| $(basename "$model" .onnx) | $hogs | $a | $b | $($PY -c "print('%.2f' % ($b / $a))") |"
   done
 done
