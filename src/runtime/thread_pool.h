@@ -97,6 +97,7 @@ class ThreadPool {
   // calling thread.
   static constexpr std::chrono::milliseconds kMinSerialPeriod{5}, kMaxSerialPeriod{500};
   std::chrono::steady_clock::time_point serial_until_{};
+  std::chrono::steady_clock::time_point last_stall_{};
   std::chrono::steady_clock::duration serial_period_ = kMinSerialPeriod;
   std::once_flag pthreads_once_;
   std::unique_ptr<struct pthreadpool> pthreads_;
