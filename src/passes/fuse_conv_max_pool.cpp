@@ -15,10 +15,7 @@ namespace edgerun {
 namespace {
 
 bool fusable_conv(const Graph& g, const Node& n) {
-  if (n.domain != "edgerun" || n.op_type != "ConvNhwc" || n.outputs.size() != 1 || n.inputs.size() < 2) return false;
-  for (size_t i = 3; i < n.inputs.size(); ++i)
-    if (!n.inputs[i].empty()) return false;  // a channel scale or a residual
-  if (n.attr_int("group", 1) != 1) return false;
+  if (!plain_conv_nhwc(n) || n.attr_int("group", 1) != 1) return false;
   const Tensor* w = n.inputs[1].empty() ? nullptr : constant_value(g, n.inputs[1]);
   if (!w || w->dtype() != DType::kFloat32 || w->shape().size() != 4 ||
       w->shape()[2] * w->shape()[3] > ConvIgemmF32::kMaxTaps)

@@ -14,13 +14,6 @@
 namespace edgerun {
 namespace {
 
-bool plain_conv_nhwc(const Node& n) {
-  if (n.domain != "edgerun" || n.op_type != "ConvNhwc" || n.outputs.size() != 1 || n.inputs.size() < 2) return false;
-  for (size_t i = 3; i < n.inputs.size(); ++i)
-    if (!n.inputs[i].empty()) return false;  // a channel scale or a residual
-  return true;
-}
-
 bool all_equal(const std::vector<int64_t>& values, int64_t v) {
   return std::all_of(values.begin(), values.end(), [v](int64_t x) { return x == v; });
 }

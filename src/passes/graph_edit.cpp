@@ -36,6 +36,13 @@ int producer_of(const Graph& g, const std::string& name) {
   return -1;
 }
 
+bool plain_conv_nhwc(const Node& n) {
+  if (n.domain != "edgerun" || n.op_type != "ConvNhwc" || n.outputs.size() != 1 || n.inputs.size() < 2) return false;
+  for (size_t i = 3; i < n.inputs.size(); ++i)
+    if (!n.inputs[i].empty()) return false;  // a channel scale or a residual
+  return true;
+}
+
 const Tensor* constant_value(const Graph& g, const std::string& name) {
   auto it = g.initializers.find(name);
   if (it != g.initializers.end()) return &it->second;

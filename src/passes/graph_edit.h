@@ -19,6 +19,10 @@ bool read_by_subgraph(const Graph& g, const std::string& name);
 // Index of the node producing `name`, or -1 (graph inputs, initializers, unknown names).
 int producer_of(const Graph& g, const std::string& name);
 
+// An edgerun.ConvNhwc with one output and neither a channel scale (input 3) nor a residual (input 4):
+// one the fusion passes can merge with its neighbour.
+bool plain_conv_nhwc(const Node& n);
+
 // The value of `name` when it is an initializer or the output of a Constant node with a `value`
 // tensor; null otherwise.
 const Tensor* constant_value(const Graph& g, const std::string& name);

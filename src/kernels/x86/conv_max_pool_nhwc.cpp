@@ -8,20 +8,10 @@
 #include "kernels/kernel.h"
 #include "kernels/reference/window_geometry.h"
 #include "kernels/x86/conv_max_pool_f32.h"
+#include "kernels/x86/fused_activation.h"
 
 namespace edgerun {
 namespace {
-
-OutputActivation activation_of(const Node& node) {
-  OutputActivation a;
-  a.min = node.attr_float("activation_min", a.min);
-  a.max = node.attr_float("activation_max", a.max);
-  const std::string f = node.attr_string("fused_function", "");
-  if (f == "Silu") a.function = OutputActivation::Function::kSilu;
-  else if (f == "HardSwish") a.function = OutputActivation::Function::kHardSwish;
-  else if (!f.empty()) throw Error(ErrorCode::kInvalidModel, node.describe() + ": unknown fused_function '" + f + "'");
-  return a;
-}
 
 // The pool's attributes, read as ONNX MaxPool's from a node that carries them without the prefix.
 WindowAttributes pool_attributes(const Node& node) {
@@ -41,7 +31,7 @@ class ConvMaxPoolNhwc final : public Kernel {
  public:
   ConvMaxPoolNhwc(const Node& node, int64_t)
       : conv_attrs_(WindowAttributes::from_node(node)), pool_attrs_(pool_attributes(node)),
-        group_(node.attr_int("group", 1)), activation_(activation_of(node)) {}
+        group_(node.attr_int("group", 1)), activation_(fused_activation(node, "")) {}
 
   void prepare(PrepareContext& ctx) override {
     if (!ConvMaxPoolF32::supported()) ctx.unsupported("needs a CPU with AVX2 and FMA");

@@ -7,27 +7,16 @@
 #include "kernels/kernel.h"
 #include "kernels/reference/window_geometry.h"
 #include "kernels/x86/conv_expand_depthwise_f32.h"
+#include "kernels/x86/fused_activation.h"
 
 namespace edgerun {
 namespace {
-
-OutputActivation activation_of(const Node& node, const std::string& prefix) {
-  OutputActivation a;
-  a.min = node.attr_float(prefix + "activation_min", a.min);
-  a.max = node.attr_float(prefix + "activation_max", a.max);
-  const std::string f = node.attr_string(prefix + "fused_function", "");
-  if (f == "Silu") a.function = OutputActivation::Function::kSilu;
-  else if (f == "HardSwish") a.function = OutputActivation::Function::kHardSwish;
-  else if (!f.empty())
-    throw Error(ErrorCode::kInvalidModel, node.describe() + ": unknown " + prefix + "fused_function '" + f + "'");
-  return a;
-}
 
 class ExpandDepthwiseNhwc final : public Kernel {
  public:
   ExpandDepthwiseNhwc(const Node& node, int64_t)
       : attrs_(WindowAttributes::from_node(node)), group_(node.attr_int("group", 1)),
-        expand_activation_(activation_of(node, "expand_")), depthwise_activation_(activation_of(node, "")) {}
+        expand_activation_(fused_activation(node, "expand_")), depthwise_activation_(fused_activation(node, "")) {}
 
   void prepare(PrepareContext& ctx) override {
     if (!ConvExpandDepthwiseF32::supported()) ctx.unsupported("needs a CPU with AVX2 and FMA");
