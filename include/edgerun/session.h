@@ -116,6 +116,13 @@ class Session {
   std::vector<NodeSummary> node_summaries() const;
   // Per-node timings (empty unless SessionOptions::profile was set).
   std::vector<NodeProfile> profile() const;
+  // Runs so far, and how many of them ran on the calling thread alone. A session of several threads
+  // times its runs and runs on one thread while that is faster: when other processes hold the cores
+  // (EDGERUN_ADAPTIVE_THREADS=0 keeps every run on all its threads).
+  struct RunCounts {
+    int64_t runs = 0, single_thread = 0;
+  };
+  RunCounts run_counts() const;
   const Model& model() const { return *model_; }
 
  private:

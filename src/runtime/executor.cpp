@@ -212,6 +212,7 @@ std::vector<Tensor> Executor::run_dynamic(const std::vector<Tensor>& inputs, con
 
 bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DType>& input_dtypes) {
   planned_shapes_ = input_shapes;
+  if (threads_) threads_->forget_run_times();
   plan_.reset();
   dynamic_ = true;
   stats_ = PlanStats{};

@@ -57,6 +57,11 @@ Session::~Session() = default;
 const PlanStats& Session::stats() const { return impl_->executor->stats(); }
 std::vector<NodeSummary> Session::node_summaries() const { return impl_->executor->node_summaries(); }
 std::vector<NodeProfile> Session::profile() const { return impl_->executor->profile(); }
+Session::RunCounts Session::run_counts() const {
+  if (!impl_->threads) return {};
+  const ThreadPool::RunCounts c = impl_->threads->run_counts();
+  return {c.runs, c.single_thread};
+}
 
 namespace {
 void check_against_declared(const ValueDesc& d, DType dtype, const Shape& shape) {

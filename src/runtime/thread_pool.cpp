@@ -2,13 +2,22 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <string>
 
 namespace edgerun {
 
-ThreadPool::ThreadPool(int num_threads) : shares_(new Share[static_cast<size_t>(std::max(num_threads, 1))]) {
+namespace {
+bool adaptive_threads_enabled() {
+  const char* v = std::getenv("EDGERUN_ADAPTIVE_THREADS");
+  return v == nullptr || std::string(v) != "0";
+}
+}  // namespace
+
+ThreadPool::ThreadPool(int num_threads)
+    : shares_(new Share[static_cast<size_t>(std::max(num_threads, 1))]), adaptive_(adaptive_threads_enabled()) {
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
@@ -80,7 +89,7 @@ int64_t ThreadPool::take_chunks(uint32_t generation, int share, bool front) {
 
 int64_t ThreadPool::run_chunks(uint32_t generation, int self) {
   int64_t ran = take_chunks(generation, self, true);
-  for (int k = 1; k < num_threads(); ++k) ran += take_chunks(generation, (self + k) % num_threads(), false);
+  for (int k = 1; k < pool_threads(); ++k) ran += take_chunks(generation, (self + k) % pool_threads(), false);
   return ran;
 }
 
@@ -101,16 +110,33 @@ void ThreadPool::worker_loop(int self) {
   }
 }
 
+void ThreadPool::begin_run() {
+  if (forget_run_times_.exchange(false, std::memory_order_relaxed)) chooser_.forget();
+  run_mode_ = adaptive_ && !workers_.empty() ? chooser_.next() : RunModeChooser::Mode::kPooled;
+  single_thread_run_.store(run_mode_ == RunModeChooser::Mode::kSerial, std::memory_order_relaxed);
+  run_start_ = std::chrono::steady_clock::now();
+}
+
+void ThreadPool::end_run(bool completed) {
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - run_start_;
+  single_thread_run_.store(false, std::memory_order_relaxed);
+  runs_.fetch_add(1, std::memory_order_relaxed);
+  if (run_mode_ == RunModeChooser::Mode::kSerial) single_thread_runs_.fetch_add(1, std::memory_order_relaxed);
+  // A run that planned for new shapes is not counted, nor are the two after it (fresh arena pages).
+  if (forget_run_times_.exchange(false, std::memory_order_relaxed)) chooser_.forget();
+  else if (completed && adaptive_) chooser_.record(run_mode_, took.count());
+}
+
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  if (workers_.empty()) {
+  if (workers_.empty() || single_thread_run_.load(std::memory_order_relaxed)) {
     fn(0, n);
     return;
   }
   grain = std::max<int64_t>(grain, 1);
   // A few chunks per thread, claimed one at a time: when another process holds a core, the threads that
   // do run take over the chunks a descheduled worker has not started, instead of waiting for it.
-  const int64_t chunks = std::min<int64_t>({std::max<int64_t>(1, n / grain), 4 * num_threads(), kMaxChunks});
+  const int64_t chunks = std::min<int64_t>({std::max<int64_t>(1, n / grain), 4 * pool_threads(), kMaxChunks});
   // One loop at a time: a loop started from inside a chunk, or from a second thread, runs on its caller.
   if (chunks <= 1 || in_loop_.exchange(true, std::memory_order_acquire)) {
     fn(0, n);
@@ -131,7 +157,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   chunks_done_.store(0, std::memory_order_relaxed);
   // Only the caller (the one thread in a loop) publishes, so the next generation follows the last.
   const uint32_t generation = generation_published_.load(std::memory_order_relaxed) + 1;
-  const int threads = num_threads();
+  const int threads = pool_threads();
   for (int t = 0; t < threads; ++t)
     shares_[t].range.store(pack_share(generation, static_cast<uint64_t>(t * total / threads),
                                       static_cast<uint64_t>((t + 1) * total / threads)),

@@ -9,16 +9,22 @@
 // several times an L2 hit (the int8 kernels that read the previous layer's output took 4x as long at two
 // threads when work went to whichever thread came first). A thread that finishes its share takes
 // chunks from the back of the others' shares, so a descheduled thread does not hold the loop up.
+//
+// Whether a run uses the workers at all is chosen run by run from the times of earlier runs (see
+// RunModeChooser): when other processes hold the cores, one thread is faster.
 #pragma once
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <memory>
 #include <thread>
 #include <vector>
+
+#include "runtime/run_mode_chooser.h"
 
 typedef struct pthreadpool* pthreadpool_t;
 
@@ -32,27 +38,49 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  int num_threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // Kernels split their work for this many threads: 1 during a run the pool keeps on the caller.
+  int num_threads() const { return single_thread_run_.load(std::memory_order_relaxed) ? 1 : pool_threads(); }
 
   // Splits [0, n) into contiguous chunks of at least `grain` items and calls fn(begin, end) on each,
   // on the caller and the workers; returns when all are done.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
-  // Marks a model run in progress (nestable: subgraph runs open their own).
+  // Marks a model run in progress (nestable: subgraph runs open their own). The outermost one times the
+  // run and asks the pool's RunModeChooser whether its loops use the workers.
   class RunScope {
    public:
-    explicit RunScope(ThreadPool* pool) : pool_(pool) {
-      if (pool_) pool_->active_runs_.fetch_add(1, std::memory_order_acq_rel);
+    explicit RunScope(ThreadPool* pool)
+        : pool_(pool), leads_(pool && pool->active_runs_.fetch_add(1, std::memory_order_acq_rel) == 0),
+          exceptions_(std::uncaught_exceptions()) {
+      if (leads_) pool_->begin_run();
     }
     ~RunScope() {
-      if (pool_) pool_->active_runs_.fetch_sub(1, std::memory_order_acq_rel);
+      if (!pool_) return;
+      if (leads_) pool_->end_run(std::uncaught_exceptions() == exceptions_);
+      pool_->active_runs_.fetch_sub(1, std::memory_order_acq_rel);
     }
     RunScope(const RunScope&) = delete;
     RunScope& operator=(const RunScope&) = delete;
 
    private:
     ThreadPool* pool_;
+    bool leads_;
+    int exceptions_;
   };
+
+  // The run times so far say nothing about the next runs: the executor planned for new shapes. (A
+  // subgraph planned inside a run changes nothing of the run as a whole.)
+  void forget_run_times() {
+    if (active_runs_.load(std::memory_order_acquire) <= 1) forget_run_times_.store(true, std::memory_order_relaxed);
+  }
+
+  // Runs led through RunScope so far, and how many of them ran on the calling thread alone.
+  struct RunCounts {
+    int64_t runs = 0, single_thread = 0;
+  };
+  RunCounts run_counts() const {
+    return {runs_.load(std::memory_order_relaxed), single_thread_runs_.load(std::memory_order_relaxed)};
+  }
 
   // Physical cores of this machine (logical CPUs / SMT siblings), at least 1.
   static int physical_cores();
@@ -64,6 +92,9 @@ class ThreadPool {
   static uint64_t xnnpack_parallel_calls();
 
  private:
+  int pool_threads() const { return static_cast<int>(workers_.size()) + 1; }
+  void begin_run();
+  void end_run(bool completed);
   void worker_loop(int self);
   // Runs chunks of generation `generation`: thread `self`'s share from the front, then the others' from
   // the back. Returns how many it ran.
@@ -78,7 +109,7 @@ class ThreadPool {
   struct alignas(64) Share {
     std::atomic<uint64_t> range{0};
   };
-  std::unique_ptr<Share[]> shares_;  // [num_threads()]; the caller's is 0, worker i's is i + 1
+  std::unique_ptr<Share[]> shares_;  // [pool_threads()]; the caller's is 0, worker i's is i + 1
   std::atomic<uint32_t> generation_published_{0};
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0, job_chunk_ = 0, job_total_ = 0;
@@ -99,6 +130,15 @@ class ThreadPool {
   std::chrono::steady_clock::time_point serial_until_{};
   std::chrono::steady_clock::time_point last_stall_{};
   std::chrono::steady_clock::duration serial_period_ = kMinSerialPeriod;
+  // Run by run choice of workers or not (touched only by the thread that leads the run). Off with
+  // EDGERUN_ADAPTIVE_THREADS=0.
+  const bool adaptive_;
+  RunModeChooser chooser_;
+  RunModeChooser::Mode run_mode_ = RunModeChooser::Mode::kPooled;
+  std::chrono::steady_clock::time_point run_start_{};
+  std::atomic<bool> single_thread_run_{false};  // this run's loops run on the caller
+  std::atomic<bool> forget_run_times_{false};
+  std::atomic<int64_t> runs_{0}, single_thread_runs_{0};
   std::once_flag pthreads_once_;
   std::unique_ptr<struct pthreadpool> pthreads_;
 };

@@ -526,6 +526,14 @@ int run_bench(const BenchOptions& opt) {
   for (double v : latencies) mean += v;
   mean = total > 0 ? mean / total : 0;
   const PlanStats& st = streams[0].session->stats();
+  // Runs (first and warm-up ones included) that the sessions ran on one thread, faster while other
+  // processes held the cores.
+  Session::RunCounts thread_use;
+  for (const auto& s : streams) {
+    const Session::RunCounts c = s.session->run_counts();
+    thread_use.runs += c.runs;
+    thread_use.single_thread += c.single_thread;
+  }
 
   std::vector<Accuracy> accuracy;
   for (const auto& entry : references) {
@@ -578,6 +586,7 @@ int run_bench(const BenchOptions& opt) {
     j["throughput_ips"] = throughput;
     j["streams"] = opt.streams;
     j["threads"] = opt.threads;
+    j["single_thread_runs"] = thread_use.single_thread;
     j["warmup"] = opt.warmup;
     j["iters"] = runs_per_stream;
     j["total_runs"] = static_cast<int64_t>(latencies.size());
@@ -635,7 +644,11 @@ int run_bench(const BenchOptions& opt) {
   std::printf("inputs:     ");
   for (const auto& [name, t] : feeds) std::printf(" %s=%s%s", name.c_str(), dtype_name(t.dtype()), shape_str(t.shape()).c_str());
   std::printf(" (%s)\n", opt.inputs.empty() ? ("random, seed " + std::to_string(opt.seed)).c_str() : "from files");
-  std::printf("threads:     %d per session, %d stream%s\n", opt.threads, opt.streams, opt.streams > 1 ? "s" : "");
+  std::printf("threads:     %d per session, %d stream%s", opt.threads, opt.streams, opt.streams > 1 ? "s" : "");
+  if (thread_use.single_thread > 0)
+    std::printf(" (%lld of %lld runs on one thread: faster with the cores busy)", static_cast<long long>(thread_use.single_thread),
+                static_cast<long long>(thread_use.runs));
+  std::printf("\n");
   std::printf("load:        %.3f ms (Model::load + Session + planning)\n", load_ms);
   std::printf("first run:   %.3f ms\n", first_ms);
   std::printf("latency:     p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  (mean %.3f ms, %zu timed runs, %d warmup)\n",

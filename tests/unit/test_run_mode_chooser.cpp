@@ -1,0 +1,139 @@
+// RunModeChooser against simulated machines: run times per mode that change over time, with noise.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <random>
+
+#include "runtime/run_mode_chooser.h"
+
+using edgerun::RunModeChooser;
+using Mode = RunModeChooser::Mode;
+
+namespace {
+
+// Times of one run in each mode, given the run's index.
+struct Machine {
+  std::function<double(int)> pooled, serial;
+};
+
+struct Tally {
+  int serial = 0;
+  std::vector<Mode> modes;
+};
+
+// Runs `runs` runs from `first`, each in the mode the chooser asks for, and records it.
+Tally drive(RunModeChooser& chooser, const Machine& m, int first, int runs) {
+  Tally t;
+  for (int i = first; i < first + runs; ++i) {
+    const Mode mode = chooser.next();
+    chooser.record(mode, mode == Mode::kPooled ? m.pooled(i) : m.serial(i));
+    t.modes.push_back(mode);
+    if (mode == Mode::kSerial) ++t.serial;
+  }
+  return t;
+}
+
+// Run times on this machine's two vCPUs (mobilenet_v2): idle, two threads 2.9 ms and one 4.5 ms;
+// with a busy process, two threads 6.5 ms and one 4.5 ms. Noise: +-10 % uniform.
+Machine noisy(std::mt19937& rng, double pooled_ms, double serial_ms) {
+  auto jitter = [&rng](double ms) { return ms * std::uniform_real_distribution<double>(0.9, 1.1)(rng); };
+  return {[=](int) mutable { return jitter(pooled_ms); }, [=](int) mutable { return jitter(serial_ms); }};
+}
+
+}  // namespace
+
+TEST(RunModeChooser, IdleMachineKeepsThePoolAndTriesOneThreadRarely) {
+  std::mt19937 rng(1);
+  RunModeChooser chooser;
+  const Tally t = drive(chooser, noisy(rng, 2.9, 4.5), 0, 1000);
+  EXPECT_EQ(chooser.kept(), Mode::kPooled);
+  // The first two runs are not counted; the first try is the fourth run.
+  EXPECT_EQ(t.modes[0], Mode::kPooled);
+  EXPECT_EQ(t.modes[1], Mode::kPooled);
+  EXPECT_EQ(t.modes[2], Mode::kPooled);
+  EXPECT_EQ(t.modes[3], Mode::kSerial);
+  // Tries after 1, 16 and then every 256 kept runs, each lost at its first run.
+  EXPECT_LE(t.serial, 6);
+  EXPECT_GE(t.serial, 3);
+}
+
+TEST(RunModeChooser, BusyMachineSwitchesToOneThreadAtOnce) {
+  std::mt19937 rng(2);
+  RunModeChooser chooser;
+  const Tally t = drive(chooser, noisy(rng, 6.5, 4.5), 0, 1000);
+  EXPECT_EQ(chooser.kept(), Mode::kSerial);
+  // Try: serial, pooled, serial; then serial is kept.
+  EXPECT_EQ(t.modes[3], Mode::kSerial);
+  EXPECT_EQ(t.modes[4], Mode::kPooled);
+  EXPECT_EQ(t.modes[5], Mode::kSerial);
+  for (int i = 6; i < 8; ++i) EXPECT_EQ(t.modes[i], Mode::kSerial) << i;
+  // The pool is tried back at most every 32 runs, one run per lost try.
+  const int pooled = 1000 - t.serial;
+  EXPECT_LE(pooled, 3 + 1000 / 32 + 2);
+  EXPECT_GE(pooled, 1000 / 33);
+}
+
+TEST(RunModeChooser, FollowsTheMachineWhenOtherProcessesComeAndGo) {
+  std::mt19937 rng(3);
+  RunModeChooser chooser;
+  // Idle, then a busy process for 500 runs, then idle again.
+  drive(chooser, noisy(rng, 2.9, 4.5), 0, 600);
+  ASSERT_EQ(chooser.kept(), Mode::kPooled);
+  // Long idle has stretched the gap between tries to 256 runs; slower pooled runs start one early.
+  const Tally busy = drive(chooser, noisy(rng, 6.5, 4.5), 600, 500);
+  EXPECT_EQ(chooser.kept(), Mode::kSerial);
+  int first_serial_kept = -1;
+  for (size_t i = 0; i + 3 < busy.modes.size(); ++i)
+    if (busy.modes[i] == Mode::kSerial && busy.modes[i + 1] == Mode::kSerial && busy.modes[i + 2] == Mode::kSerial &&
+        busy.modes[i + 3] == Mode::kSerial) {
+      first_serial_kept = static_cast<int>(i);
+      break;
+    }
+  EXPECT_GE(first_serial_kept, 0);
+  EXPECT_LE(first_serial_kept, 40);  // within max(4, 256 / 8) runs of the change, and the try
+  EXPECT_GE(busy.serial, 430);
+
+  const Tally idle = drive(chooser, noisy(rng, 2.9, 4.5), 1100, 500);
+  EXPECT_EQ(chooser.kept(), Mode::kPooled);
+  // Back on the pool within the 32 runs between tries of it, and the try.
+  int last_serial = -1;
+  for (size_t i = 0; i < idle.modes.size(); ++i)
+    if (idle.modes[i] == Mode::kSerial && (i + 1 >= idle.modes.size() || idle.modes[i + 1] == Mode::kSerial))
+      last_serial = static_cast<int>(i);
+  EXPECT_LE(last_serial, 36);
+  EXPECT_LE(idle.serial, 36 + 6);
+}
+
+// A noisy host: now and then a burst of three runs at three times their time. A burst during the kept
+// pool's runs must not hand the session to one thread for long.
+TEST(RunModeChooser, BurstsOfSlowRunsDoNotSwitch) {
+  std::mt19937 rng(4);
+  auto burst = [](int i) { return i % 50 >= 20 && i % 50 < 23 ? 3.0 : 1.0; };
+  Machine m{[&](int i) { return 2.9 * burst(i) * std::uniform_real_distribution<double>(0.95, 1.05)(rng); },
+            [&](int i) { return 4.5 * burst(i) * std::uniform_real_distribution<double>(0.95, 1.05)(rng); }};
+  RunModeChooser chooser;
+  const Tally t = drive(chooser, m, 0, 1000);
+  EXPECT_EQ(chooser.kept(), Mode::kPooled);
+  EXPECT_LE(t.serial, 1000 / 20);  // a lost try (one run) per burst at most
+}
+
+// When both modes take the same time, either may be kept, but tries do not take many runs.
+TEST(RunModeChooser, EqualModesSettle) {
+  std::mt19937 rng(5);
+  RunModeChooser chooser;
+  const Tally t = drive(chooser, noisy(rng, 4.5, 4.5), 0, 2000);
+  int switches = 0;
+  for (size_t i = 1; i < t.modes.size(); ++i) switches += t.modes[i] != t.modes[i - 1];
+  EXPECT_LE(switches, 2000 / 8);
+}
+
+TEST(RunModeChooser, ForgetStartsOver) {
+  std::mt19937 rng(6);
+  RunModeChooser chooser;
+  drive(chooser, noisy(rng, 6.5, 4.5), 0, 100);
+  ASSERT_EQ(chooser.kept(), Mode::kSerial);
+  chooser.forget();
+  EXPECT_EQ(chooser.kept(), Mode::kPooled);
+  const Tally t = drive(chooser, noisy(rng, 2.9, 4.5), 0, 4);
+  EXPECT_EQ(t.modes, (std::vector<Mode>{Mode::kPooled, Mode::kPooled, Mode::kPooled, Mode::kSerial}));
+}
