@@ -7,9 +7,9 @@
 // stalled and a run that was slow because the caller itself lost its core look the same. So the chooser
 // times whole runs. It keeps one mode and now and then tries the other, as other / kept / other: the
 // other mode is taken when both of its runs beat the kept runs on either side of the first (a burst of
-// slow runs on a noisy host then does not switch it). Tries come right after the first runs, early when
-// the kept runs grow slower than the other mode was, and otherwise at intervals that grow while the tries lose (so an idle
-// machine pays about one slow run in a few hundred).
+// slow runs on a noisy host then does not switch it). Tries come right after the first runs, early
+// when the kept runs grow slower than the other mode was, and otherwise at intervals that grow while
+// the tries lose (so an idle machine pays about one slow run in a few hundred).
 //
 // Pure bookkeeping: no clock, no threads (ThreadPool times the runs and asks before each one).
 #pragma once

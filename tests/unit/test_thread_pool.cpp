@@ -8,9 +8,11 @@
 #include <thread>
 #include <vector>
 
+#include "model_builder.h"
 #include "runtime/thread_pool.h"
 
 using edgerun::ThreadPool;
+using edgerun::test::ScopedEnv;
 
 TEST(ThreadPool, CoversRangeExactlyOnce) {
   for (int threads : {1, 2, 4}) {
@@ -73,4 +75,63 @@ TEST(ThreadPool, RunsHomeSharesThenTakesOthersFromTheBack) {
   });
   EXPECT_EQ(caller_order, (std::vector<int64_t>{0, 1, 2, 3, 7, 6, 5}));
   EXPECT_EQ(worker_order, (std::vector<int64_t>{4}));
+}
+
+namespace {
+
+// Runs `runs` model runs on `pool`, each one loop of 8 items: 2 ms each on the caller, 50 ms on a
+// worker (a worker that the scheduler has parked). Returns, per run, whether no item ran on a worker
+// and what num_threads() said inside the run. (After a run whose worker stalled the loop, the pool's
+// own fallback runs loops on the caller for 5 ms: the next run starts within those.)
+struct RunTrace {
+  std::vector<bool> caller_only;
+  std::vector<int> num_threads;
+};
+RunTrace run_with_slow_worker(ThreadPool& pool, int runs) {
+  RunTrace trace;
+  const std::thread::id caller = std::this_thread::get_id();
+  for (int run = 0; run < runs; ++run) {
+    const ThreadPool::RunScope scope(&pool);
+    std::atomic<bool> worker_ran{false};
+    trace.num_threads.push_back(pool.num_threads());
+    pool.parallel_for(8, 1, [&](int64_t begin, int64_t end) {
+      const bool on_worker = std::this_thread::get_id() != caller;
+      if (on_worker) worker_ran = true;
+      for (int64_t i = begin; i < end; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(on_worker ? 50 : 2));
+    });
+    trace.caller_only.push_back(!worker_ran);
+  }
+  return trace;
+}
+
+}  // namespace
+
+// A session's runs go to the calling thread alone while that is faster (RunModeChooser): here every
+// run that uses the worker waits 50 ms for it, against 16 ms on the caller alone.
+TEST(ThreadPool, RunsOnTheCallerAloneWhileThatIsFaster) {
+  ScopedEnv adaptive("EDGERUN_ADAPTIVE_THREADS", "1");
+  ThreadPool pool(2);
+  const RunTrace t = run_with_slow_worker(pool, 12);
+  // Runs 0-2 on both threads (two not counted), the try at 3-5 (caller, both, caller), then the caller
+  // is kept; the pool is tried back at run 8 and loses.
+  EXPECT_FALSE(t.caller_only[2]);
+  EXPECT_EQ(t.num_threads[2], 2);
+  for (int run : {3, 5, 6, 7, 9, 10, 11}) {
+    EXPECT_TRUE(t.caller_only[run]) << run;
+    EXPECT_EQ(t.num_threads[run], 1) << run;  // kernels split their work for one thread
+  }
+  EXPECT_EQ(t.num_threads[8], 2);
+  EXPECT_EQ(pool.run_counts().runs, 12);
+  EXPECT_EQ(pool.run_counts().single_thread, 7);
+  // Outside a run the pool has both threads again.
+  EXPECT_EQ(pool.num_threads(), 2);
+}
+
+TEST(ThreadPool, KeepsEveryRunOnAllThreadsWhenAskedTo) {
+  ScopedEnv adaptive("EDGERUN_ADAPTIVE_THREADS", "0");
+  ThreadPool pool(2);
+  const RunTrace t = run_with_slow_worker(pool, 8);
+  EXPECT_EQ(pool.run_counts().runs, 8);
+  EXPECT_EQ(pool.run_counts().single_thread, 0);
+  for (int n : t.num_threads) EXPECT_EQ(n, 2);
 }
