@@ -3,7 +3,7 @@
 # processes (HOGS, default "0 1 2"), alternates `edgerun bench --threads 1`, `--threads 2`, and
 # `--threads 2` with EDGERUN_ADAPTIVE_THREADS=0 (every run on both threads) runs, ROUNDS each (default 5),
 # and prints the median p50 of each, their ratios to one thread, and how many of the two-thread
-# session's runs it chose to run on one thread.
+# session's runs it chose to run on one thread. ITERS (default 20) sets the timed runs per process.
 #
 #   bench/contention.sh [MODEL ...]     models: names in the model cache or .onnx paths (default mobilenet_v2 resnet18)
 set -euo pipefail
@@ -11,6 +11,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${EDGERUN_BIN:-$HERE/../build/edgerun}
 CACHE=${EDGERUN_MODEL_CACHE:-$HOME/.cache/edgerun/models}
 ROUNDS=${ROUNDS:-5}
+ITERS=${ITERS:-20}  # timed runs per process
 HOGS=${HOGS:-"0 1 2"}
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(mobilenet_v2 resnet18)
@@ -21,7 +22,7 @@ PY=/usr/bin/python3
 OUT=$(mktemp)
 # p50 MODEL THREADS [VAR=VALUE]: prints "p50_ms single_thread_runs total_runs" of one benchmark process.
 p50() {
-  env ${3:-EDGERUN_ADAPTIVE_THREADS=1} "$BIN" bench "$1" --threads "$2" --iters 20 --no-progress --json > "$OUT"
+  env ${3:-EDGERUN_ADAPTIVE_THREADS=1} "$BIN" bench "$1" --threads "$2" --iters "$ITERS" --no-progress --json > "$OUT"
   $PY -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["p50_ms"], j["single_thread_runs"], j["total_runs"] + j["warmup"] + 1)' "$OUT"
 }
 median() { $PY -c 'import statistics,sys; print("%.2f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
