@@ -40,6 +40,10 @@ Machine noisy(std::mt19937& rng, double pooled_ms, double serial_ms) {
   return {[=](int) mutable { return jitter(pooled_ms); }, [=](int) mutable { return jitter(serial_ms); }};
 }
 
+constexpr Mode P = Mode::kPooled, S = Mode::kSerial;
+
+std::vector<Mode> first_modes(const Tally& t, size_t n) { return {t.modes.begin(), t.modes.begin() + n}; }
+
 }  // namespace
 
 TEST(RunModeChooser, IdleMachineKeepsThePoolAndTriesOneThreadRarely) {
@@ -48,10 +52,7 @@ TEST(RunModeChooser, IdleMachineKeepsThePoolAndTriesOneThreadRarely) {
   const Tally t = drive(chooser, noisy(rng, 2.9, 4.5), 0, 1000);
   EXPECT_EQ(chooser.kept(), Mode::kPooled);
   // The first two runs are not counted; the first try is the fourth run.
-  EXPECT_EQ(t.modes[0], Mode::kPooled);
-  EXPECT_EQ(t.modes[1], Mode::kPooled);
-  EXPECT_EQ(t.modes[2], Mode::kPooled);
-  EXPECT_EQ(t.modes[3], Mode::kSerial);
+  EXPECT_EQ(first_modes(t, 5), (std::vector<Mode>{P, P, P, S, P}));
   // Tries after 1, 16 and then every 256 kept runs, each lost at its first run.
   EXPECT_LE(t.serial, 6);
   EXPECT_GE(t.serial, 3);
@@ -62,11 +63,8 @@ TEST(RunModeChooser, BusyMachineSwitchesToOneThreadAtOnce) {
   RunModeChooser chooser;
   const Tally t = drive(chooser, noisy(rng, 6.5, 4.5), 0, 1000);
   EXPECT_EQ(chooser.kept(), Mode::kSerial);
-  // Try: serial, pooled, serial; then serial is kept.
-  EXPECT_EQ(t.modes[3], Mode::kSerial);
-  EXPECT_EQ(t.modes[4], Mode::kPooled);
-  EXPECT_EQ(t.modes[5], Mode::kSerial);
-  for (int i = 6; i < 8; ++i) EXPECT_EQ(t.modes[i], Mode::kSerial) << i;
+  // Try: serial, pooled, serial; then serial is kept, and the pool is tried back after two runs.
+  EXPECT_EQ(first_modes(t, 9), (std::vector<Mode>{P, P, P, S, P, S, S, S, P}));
   // The pool is tried back at most every 32 runs, one run per lost try.
   const int pooled = 1000 - t.serial;
   EXPECT_LE(pooled, 3 + 1000 / 32 + 2);
@@ -135,7 +133,7 @@ TEST(RunModeChooser, ForgetStartsOver) {
   chooser.forget();
   EXPECT_EQ(chooser.kept(), Mode::kPooled);
   const Tally t = drive(chooser, noisy(rng, 2.9, 4.5), 0, 4);
-  EXPECT_EQ(t.modes, (std::vector<Mode>{Mode::kPooled, Mode::kPooled, Mode::kPooled, Mode::kSerial}));
+  EXPECT_EQ(t.modes, (std::vector<Mode>{P, P, P, S}));
 }
 
 // Two busy processes on two cores: the modes are 8 % apart and single runs scatter by +-20 %. Tries
