@@ -26,6 +26,7 @@ p50() {
   $PY -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["p50_ms"], j["single_thread_runs"], j["total_runs"] + j["warmup"] + 1)' "$OUT"
 }
 median() { $PY -c 'import statistics,sys; print("%.2f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+ratio() { $PY -c "print('%.2f' % ($1 / $2))"; }
 
 hog_pids=()
 stop_hogs() { for p in "${hog_pids[@]}"; do kill "$p" 2>/dev/null || true; done; hog_pids=(); }
@@ -46,7 +47,6 @@ for spec in "${models[@]}"; do
     done
     stop_hogs
     a=$(median "${one[@]}"); b=$(median "${two[@]}"); c=$(median "${fixed[@]}")
-    ratio() { $PY -c "print('%.2f' % ($1 / $2))"; }
     echo "| $(basename "$model" .onnx) | $hogs | $a | $b | $(ratio "$b" "$a") | $single / $total | $c | $(ratio "$c" "$a") |"
   done
 done

@@ -43,7 +43,7 @@ void RunModeChooser::record(Mode mode, double seconds) {
     --skip_;
     return;
   }
-  if (mode != next()) return;  // forget() while the run was in progress: it was asked for before
+  if (mode != next()) return;  // not the mode asked for: it says nothing about the kept mode or the try
   switch (step_) {
     case Step::kFirstOther:
       first_other_ = seconds;

@@ -24,7 +24,8 @@ class RunModeChooser {
   // The mode for the run about to start.
   Mode next() const { return step_ == Step::kFirstOther || step_ == Step::kSecondOther ? other(kept_) : kept_; }
   // A run in `mode` took `seconds`. The first kSkippedRuns after construction or forget() are not
-  // counted: they plan, touch fresh memory and fill the caches.
+  // counted: they plan, touch fresh memory and fill the caches. A run in another mode than next() said
+  // is ignored.
   void record(Mode mode, double seconds);
   // The runs so far say nothing about the next ones (the input shapes changed).
   void forget();
