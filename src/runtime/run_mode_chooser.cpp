@@ -16,6 +16,10 @@ double RunModeChooser::Recent::median() const {
   return std::max(std::min(a, b), std::min(std::max(a, b), c));
 }
 
+bool RunModeChooser::pool_contested() const {
+  return kept_ == Mode::kPooled && kept_runs_.count == 3 && kept_runs_.median() > kContestedRatio * fastest_pooled_;
+}
+
 void RunModeChooser::forget() { *this = RunModeChooser(); }
 
 void RunModeChooser::end_trial(bool won, double other_seconds) {
@@ -44,6 +48,7 @@ void RunModeChooser::record(Mode mode, double seconds) {
     return;
   }
   if (mode != next()) return;  // not the mode asked for: it says nothing about the kept mode or the try
+  if (mode == Mode::kPooled && (fastest_pooled_ == 0 || seconds < fastest_pooled_)) fastest_pooled_ = seconds;
   switch (step_) {
     case Step::kFirstOther:
       first_other_ = seconds;
@@ -63,7 +68,7 @@ void RunModeChooser::record(Mode mode, double seconds) {
   kept_runs_.add(seconds);
   last_kept_ = seconds;
   if (step_ != Step::kNone) return;
-  const bool due = since_trial_ >= gap_;
+  const bool due = since_trial_ >= gap_ || (since_trial_ >= kContestedGap && pool_contested());
   const bool drifted = other_at_trial_ > 0 && kept_runs_.count == 3 && kWinRatio * kept_runs_.median() > other_at_trial_ &&
                        since_trial_ >= std::max(kMinDriftGap, gap_ / 8);
   if (due || drifted) {

@@ -43,6 +43,13 @@ class RunModeChooser {
   // last three kept runs exceeds the other mode's faster run at the last try (so a busy process that
   // arrives after hours of idle runs is noticed within 32 runs).
   static constexpr int kMinDriftGap = 4;
+  // With the pool kept, while the median of the last three kept runs exceeds kContestedRatio x the
+  // fastest pooled run so far, other processes hold the cores: one thread is then tried every
+  // kContestedGap kept runs. Beside two busy processes on two cores, the calling thread alone spends
+  // streaks of runs on a core of its own and others sharing one; a try in a shared streak loses by far
+  // and would otherwise put the next try hundreds of runs away.
+  static constexpr double kContestedRatio = 1.25;
+  static constexpr int kContestedGap = 8;
 
  private:
   static Mode other(Mode m) { return m == Mode::kPooled ? Mode::kSerial : Mode::kPooled; }
@@ -57,6 +64,7 @@ class RunModeChooser {
     void clear() { count = next = 0; }
   };
   void end_trial(bool won, double other_seconds);
+  bool pool_contested() const;
 
   Recent kept_runs_;
   Mode kept_ = Mode::kPooled;
@@ -68,6 +76,7 @@ class RunModeChooser {
   int since_trial_ = 0;        // kept runs since the last try
   int gap_ = kFirstTry;        // kept runs before the next try
   double other_at_trial_ = 0;  // the other mode's faster run at the last try (0: none yet)
+  double fastest_pooled_ = 0;  // the fastest counted pooled run (0: none yet)
 };
 
 }  // namespace edgerun
