@@ -2,7 +2,7 @@
 // ONNX Runtime (CPU execution provider, onnxruntime-node) counterpart of `edgerun bench --json`:
 // same measurements, same JSON field names.
 //
-//   node ort_bench.js MODEL [--threads N] [--iters N] [--warmup N] [--input [NAME=]FILE.npy ...] [--seed S]
+//   node ort_bench.js MODEL [--threads N] [--iters N] [--warmup N] [--run-delay MS] [--input [NAME=]FILE.npy ...] [--seed S]
 //
 // Inputs not given with --input are filled with seeded random data of the model's declared shape
 // (symbolic dims set to 1).
@@ -14,12 +14,12 @@ const path = require('path');
 function usage(msg) {
   if (msg) process.stderr.write(`error: ${msg}\n`);
   process.stderr.write(
-    'usage: node ort_bench.js MODEL [--threads N] [--iters N] [--warmup N] [--input [NAME=]FILE.npy ...] [--seed S]\n');
+    'usage: node ort_bench.js MODEL [--threads N] [--iters N] [--warmup N] [--run-delay MS] [--input [NAME=]FILE.npy ...] [--seed S]\n');
   process.exit(msg ? 1 : 0);
 }
 
 function parseArgs(argv) {
-  const a = { model: null, threads: 1, iters: 20, warmup: 2, inputs: [], seed: 1 };
+  const a = { model: null, threads: 1, iters: 20, warmup: 2, runDelayMs: 0, inputs: [], seed: 1 };
   const intArg = (name, v, min) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min) usage(`${name} expects an integer >= ${min}, got '${v}'`);
@@ -34,7 +34,10 @@ function parseArgs(argv) {
     if (arg === '--threads') a.threads = intArg(arg, next(), 1);
     else if (arg === '--iters') a.iters = intArg(arg, next(), 1);
     else if (arg === '--warmup') a.warmup = intArg(arg, next(), 0);
-    else if (arg === '--seed') a.seed = intArg(arg, next(), 0);
+    else if (arg === '--run-delay') {
+      a.runDelayMs = Number(next());
+      if (!(a.runDelayMs >= 0)) usage(`--run-delay expects milliseconds >= 0`);
+    } else if (arg === '--seed') a.seed = intArg(arg, next(), 0);
     else if (arg === '--input' || arg === '-i') a.inputs.push(next());
     else if (arg === '--help' || arg === '-h') usage();
     else if (arg.startsWith('-')) usage(`unknown option ${arg}`);
@@ -192,12 +195,19 @@ async function main() {
   const cpuStart = process.cpuUsage();
   const lat = [];
   const start = nowMs();
+  let sleptMs = 0;
   for (let i = 0; i < args.iters; ++i) {
+    if (args.runDelayMs > 0) {
+      // As between camera frames; not counted in the throughput (edgerun bench --run-delay).
+      const p = nowMs();
+      await new Promise((resolve) => setTimeout(resolve, args.runDelayMs));
+      sleptMs += nowMs() - p;
+    }
     const s = nowMs();
     await session.run(feeds);
     lat.push(nowMs() - s);
   }
-  const wallS = (nowMs() - start) / 1000;
+  const wallS = (nowMs() - start - sleptMs) / 1000;
   const cpu = process.cpuUsage(cpuStart);
   const hwm = statusKb('VmHWM');
   const sorted = [...lat].sort((a, b) => a - b);
@@ -219,6 +229,7 @@ async function main() {
     iters: lat.length,
     total_runs: lat.length,
     timed_s: wallS,
+    run_delay_ms: args.runDelayMs,
     mem_mb: rssBefore >= 0 && hwm >= 0 ? ((hwm - rssBefore) * 1024) / 1e6 : 0,
     cpu_s: (cpu.user + cpu.system) / 1e6,
     inputs: Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { dtype: t.type, shape: t.dims }])),

@@ -1,5 +1,9 @@
 #include "runtime/thread_pool.h"
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -106,6 +110,11 @@ void ThreadPool::worker_loop(int self) {
     }
     if (stop_.load()) return;
     seen = generation_published_.load(std::memory_order_acquire);
+#if defined(__linux__)
+    // Two threads of one loop on one CPU take turns, each at half speed, for the rest of the run.
+    const int cpu = sched_getcpu();
+    if (cpu >= 0 && cpu == caller_cpu_.load(std::memory_order_relaxed)) move_off_cpu(cpu);
+#endif
     run_chunks(seen, self);
   }
 }
@@ -157,6 +166,9 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   chunks_done_.store(0, std::memory_order_relaxed);
   // Only the caller (the one thread in a loop) publishes, so the next generation follows the last.
   const uint32_t generation = generation_published_.load(std::memory_order_relaxed) + 1;
+#if defined(__linux__)
+  caller_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
+#endif
   const int threads = pool_threads();
   for (int t = 0; t < threads; ++t)
     shares_[t].range.store(pack_share(generation, static_cast<uint64_t>(t * total / threads),
@@ -195,6 +207,24 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     serial_until_ = end + serial_period_;
     spin_.store(false, std::memory_order_relaxed);  // idle workers sleep rather than take the core back
   }
+}
+
+bool ThreadPool::move_off_cpu(int cpu) {
+#if defined(__linux__)
+  cpu_set_t allowed;
+  if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof allowed, &allowed) != 0) return false;
+  cpu_set_t elsewhere = allowed;
+  CPU_CLR(cpu, &elsewhere);
+  if (CPU_COUNT(&elsewhere) == 0) return false;
+  // A thread whose affinity leaves out the CPU it is on is moved at once; given its whole set back, it
+  // stays where it was moved.
+  if (sched_setaffinity(0, sizeof elsewhere, &elsewhere) != 0) return false;
+  sched_setaffinity(0, sizeof allowed, &allowed);
+  return true;
+#else
+  (void)cpu;
+  return false;
+#endif
 }
 
 int ThreadPool::physical_cores() {

@@ -106,6 +106,20 @@ TEST_F(Bench, StreamsShareTheModel) {
   EXPECT_GT(j["throughput_ips"].get<double>(), 0);
 }
 
+// --run-delay pauses before each timed run, as between camera frames: the pauses are in the wall time
+// of the timed phase but neither in the latencies nor in the throughput.
+TEST_F(Bench, RunDelayPausesBetweenRunsWithoutCountingThem) {
+  const Result r = bench(path("mlp.onnx") + " --json --iters 5 --run-delay 40");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["run_delay_ms"].get<double>(), 40);
+  EXPECT_GE(j["timed_s"].get<double>(), 5 * 0.040);
+  EXPECT_LT(j["p50_ms"].get<double>(), 40);
+  // Five runs of a tiny model take well under the 200 ms of pauses.
+  EXPECT_GT(j["throughput_ips"].get<double>(), 5 / 0.2);
+  EXPECT_NE(bench(path("mlp.onnx") + " --run-delay -1").exit_code, 0);
+}
+
 TEST_F(Bench, ReferenceGivesErrorsAndTopOneAgreement) {
   Tensor x(DType::kFloat32, {2, 1, 4, 4});
   for (int i = 0; i < 32; ++i) x.data<float>()[i] = 0.125f * static_cast<float>(i % 17) - 1.0f;

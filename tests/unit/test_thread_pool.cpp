@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -134,4 +135,31 @@ TEST(ThreadPool, KeepsEveryRunOnAllThreadsWhenAskedTo) {
   EXPECT_EQ(pool.run_counts().runs, 8);
   EXPECT_EQ(pool.run_counts().single_thread, 0);
   for (int n : t.num_threads) EXPECT_EQ(n, 2);
+}
+
+// A worker that finds itself on the caller's CPU moves away (move_off_cpu); the move must land on
+// another CPU at once and leave the thread free to run anywhere it could before.
+TEST(ThreadPool, MovesAThreadOffACpu) {
+  cpu_set_t all;
+  ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
+  if (CPU_COUNT(&all) < 2) GTEST_SKIP() << "one CPU";
+  int first = 0;
+  while (!CPU_ISSET(first, &all)) ++first;
+  std::thread([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    ASSERT_EQ(sched_getcpu(), first);
+    // Allowed on that CPU alone: there is nowhere to go.
+    EXPECT_FALSE(edgerun::ThreadPool::move_off_cpu(first));
+    EXPECT_EQ(sched_getcpu(), first);
+
+    ASSERT_EQ(sched_setaffinity(0, sizeof all, &all), 0);
+    EXPECT_TRUE(edgerun::ThreadPool::move_off_cpu(first));
+    EXPECT_NE(sched_getcpu(), first);
+    cpu_set_t after;
+    ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
+    EXPECT_TRUE(CPU_EQUAL(&after, &all));
+  }).join();
 }

@@ -303,6 +303,7 @@ struct Stream {
   std::unique_ptr<Session> session;
   std::vector<double> latencies_ms;
   Clock::time_point end;
+  double slept_s = 0;  // --run-delay pauses
   std::exception_ptr error;
 };
 
@@ -358,6 +359,9 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   b->add_option("--iters", o.iters, "Timed runs per stream")->check(CLI::Range(1, 100000000));
   b->add_option("--duration", o.duration_s, "Run for at least this many seconds (default: at least 20 runs and 2 s)")
       ->check(CLI::Range(0.0, 86400.0));
+  b->add_option("--run-delay", o.run_delay_ms,
+                "Milliseconds each stream pauses before each timed run, as between the frames of a camera (default 0)")
+      ->check(CLI::Range(0.0, 3600000.0));
   b->add_option("--shape", o.shapes, "Input shape NAME=d,d,... (symbolic dims default to 1)");
   b->add_option("--streams", o.streams, "Concurrent sessions sharing the model, one thread each (default 1)")
       ->check(CLI::Range(1, 256));
@@ -475,6 +479,10 @@ int run_bench(const BenchOptions& opt) {
           for (int64_t i = 0;; ++i) {
             if (i >= min_iters && (min_seconds <= 0 || std::chrono::duration<double>(Clock::now() - start).count() >= min_seconds))
               break;
+            if (opt.run_delay_ms > 0) {
+              std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(opt.run_delay_ms));
+              s.slept_s += opt.run_delay_ms * 1e-3;
+            }
             const auto t0 = Clock::now();
             s.session->run(feeds);
             s.latencies_ms.push_back(ms_since(t0));
@@ -515,10 +523,15 @@ int run_bench(const BenchOptions& opt) {
     latencies.insert(latencies.end(), s.latencies_ms.begin(), s.latencies_ms.end());
   }
   const double wall_s = std::chrono::duration<double>(end - start).count();
+  // With --run-delay the pauses are not part of the throughput: every stream pauses as often, so the
+  // least that one stream paused is time in which no stream ran.
+  double slept_s = streams[0].slept_s;
+  for (const auto& s : streams) slept_s = std::min(slept_s, s.slept_s);
+  const double busy_s = wall_s - slept_s;
   const int64_t hwm_kb = status_kb("VmHWM");
   const double mem_mb = rss_before_kb >= 0 && hwm_kb >= 0 ? static_cast<double>(hwm_kb - rss_before_kb) * 1024.0 / 1e6 : 0;
   const auto total = static_cast<double>(latencies.size());
-  const double throughput = wall_s > 0 ? total / wall_s : 0;
+  const double throughput = busy_s > 0 ? total / busy_s : 0;
   const bool rapl_ok = rapl_j >= 0;
   const double energy_total_j = rapl_ok ? rapl_j : cpu_s * kWattsPerBusyCore;
   const double energy_j = total > 0 ? energy_total_j / total : 0;
@@ -591,6 +604,7 @@ int run_bench(const BenchOptions& opt) {
     j["iters"] = runs_per_stream;
     j["total_runs"] = static_cast<int64_t>(latencies.size());
     j["timed_s"] = wall_s;
+    j["run_delay_ms"] = opt.run_delay_ms;
     j["mem_mb"] = mem_mb;
     j["arena_bytes"] = st.arena_bytes;
     j["static_plan"] = st.static_plan;
@@ -654,7 +668,9 @@ int run_bench(const BenchOptions& opt) {
   std::printf("latency:     p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  (mean %.3f ms, %zu timed runs, %d warmup)\n",
               percentile(latencies, 50), percentile(latencies, 90), percentile(latencies, 99),
               latencies.empty() ? 0 : *std::max_element(latencies.begin(), latencies.end()), mean, latencies.size(), opt.warmup);
-  std::printf("throughput:  %.2f inferences/s%s\n", throughput, opt.streams > 1 ? " (all streams)" : "");
+  std::printf("throughput:  %.2f inferences/s%s", throughput, opt.streams > 1 ? " (all streams)" : "");
+  if (opt.run_delay_ms > 0) std::printf(" (the %g ms pauses before each run not counted)", opt.run_delay_ms);
+  std::printf("\n");
   std::printf("memory:      peak RSS growth %.2f MB, planned arena %zu bytes%s\n", mem_mb, st.arena_bytes,
               st.static_plan ? "" : " (no static plan: shapes depend on data)");
   if (rapl_ok)

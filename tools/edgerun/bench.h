@@ -20,6 +20,7 @@ struct BenchOptions {
   int warmup = 2;                        // untimed runs after the first inference
   int iters = 0;                         // timed runs per stream (0: not given)
   double duration_s = 0;                 // minimum timed seconds (0: not given)
+  double run_delay_ms = 0;               // pause before each timed run, as between camera frames
   std::vector<std::string> shapes;       // NAME=d,d,... for symbolic input dims (default 1)
   int streams = 1;                       // concurrent sessions on the one shared Model
   bool json = false;                     // print exactly one JSON object on stdout
