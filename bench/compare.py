@@ -109,6 +109,7 @@ def summarize(er_runs, ort_runs):
     for name, runs in (("edgerun", er_runs), ("ort", ort_runs)):
         ok = [r for r in runs if r is not None]
         lf = [r["load_ms"] + r["first_ms"] for r in ok]
+        cpu = [1000 * r["cpu_s"] / r["total_runs"] for r in ok if r.get("cpu_s") is not None and r.get("total_runs")]
         s[name] = {
             "ok_runs": len(ok),
             "p50_ms": median(ok, "p50_ms"),
@@ -116,10 +117,12 @@ def summarize(er_runs, ort_runs):
             "throughput_ips": median(ok, "throughput_ips"),
             "load_first_ms": statistics.median(lf) if lf else None,
             "mem_mb": median(ok, "mem_mb"),
+            "cpu_ms_per_run": statistics.median(cpu) if cpu else None,
         }
     s["p50_ratio"] = ratio(s["edgerun"]["p50_ms"], s["ort"]["p50_ms"])
     s["load_first_ratio"] = ratio(s["edgerun"]["load_first_ms"], s["ort"]["load_first_ms"])
     s["mem_ratio"] = ratio(s["edgerun"]["mem_mb"], s["ort"]["mem_mb"])
+    s["cpu_ratio"] = ratio(s["edgerun"]["cpu_ms_per_run"], s["ort"]["cpu_ms_per_run"])
     return s
 
 
@@ -129,7 +132,9 @@ def write_markdown(path, rows, meta):
         "",
         f"{meta['date']}, {meta['cpu']} ({meta['cpus']} CPUs), edgerun {meta['commit']}, {meta['ort']}.",
         f"{meta['rounds']} rounds of alternating fresh processes (edgerun, ORT, edgerun, ORT, ...), "
-        f"{meta['iters']} timed runs and {meta['warmup']} warmup runs per process; medians over rounds.",
+        f"{meta['iters']} timed runs and {meta['warmup']} warmup runs per process; medians over rounds."
+        + (f" A pause of {meta['run_delay_ms']:g} ms before each timed run (`--run-delay`), as between camera frames."
+           if meta.get("run_delay_ms") else ""),
         "",
         "Ratios are edgerun / ONNX Runtime: below 1 means edgerun is faster (latency, load) or smaller (memory).",
         "Load+first is the time to load the model and create the session plus the first inference. "
@@ -154,6 +159,15 @@ def write_markdown(path, rows, meta):
     lines.append(f"| **geometric mean** | | | | **{fmt(g['p50_ratio'])}** | | | **{fmt(g['load_first_ratio'])}** "
                  f"| | | **{fmt(g['mem_ratio'])}** |")
     lines.append("")
+    if meta.get("run_delay_ms"):
+        # Between runs a runtime may keep its threads spinning; the CPU time it burns then shows here.
+        lines += ["Process CPU time (all threads) per timed run, pauses included:", "",
+                  "| model | threads | edgerun CPU ms | ORT CPU ms | ratio |", "|---|---:|---:|---:|---:|"]
+        for r in rows:
+            s, e, o = r["summary"], r["summary"]["edgerun"], r["summary"]["ort"]
+            lines.append(f"| {r['model']} | {r['threads']} | {fmt(e['cpu_ms_per_run'], 2)} | {fmt(o['cpu_ms_per_run'], 2)} "
+                         f"| {fmt(s['cpu_ratio'])} |")
+        lines.append("")
     if notes:
         lines.append("Failed runs (n/a: no successful run; geometric means cover the rows with both results):")
         lines.append("")
@@ -211,6 +225,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per model and thread count (default 3)")
     ap.add_argument("--iters", type=int, default=20, help="timed runs per process (default 20)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs per process after the first (default 2)")
+    ap.add_argument("--run-delay", type=float, default=0,
+                    help="milliseconds each runtime pauses before each timed run, as between camera frames (default 0)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="output folder (default bench/results)")
     ap.add_argument("--model-dir", default=model_cache(),
                     help="model cache (default $EDGERUN_MODEL_CACHE or ~/.cache/edgerun/models)")
@@ -244,6 +260,9 @@ def main():
                       "--warmup", str(args.warmup), "--no-progress"]
             ort_cmd = [args.node, ort_script, path, "--threads", str(t), "--iters", str(args.iters),
                        "--warmup", str(args.warmup)]
+            if args.run_delay > 0:
+                er_cmd += ["--run-delay", f"{args.run_delay:g}"]
+                ort_cmd += ["--run-delay", f"{args.run_delay:g}"]
             if npy:
                 er_cmd += ["--input", npy]
                 ort_cmd += ["--input", npy]
@@ -268,7 +287,7 @@ def main():
     meta = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "cpu": cpu_name(), "cpus": os.cpu_count(), "commit": git_commit(), "ort": ort_version,
-        "rounds": args.rounds, "iters": args.iters, "warmup": args.warmup,
+        "rounds": args.rounds, "iters": args.iters, "warmup": args.warmup, "run_delay_ms": args.run_delay,
         "geomean": {k: geomean([r["summary"][k] for r in rows]) for k in ("p50_ratio", "load_first_ratio", "mem_ratio")},
     }
     os.makedirs(args.out, exist_ok=True)
