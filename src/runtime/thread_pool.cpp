@@ -2,6 +2,7 @@
 
 #if defined(__linux__)
 #include <sched.h>
+#include <unistd.h>
 #endif
 
 #include <algorithm>
@@ -21,7 +22,9 @@ bool adaptive_threads_enabled() {
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads)
-    : shares_(new Share[static_cast<size_t>(std::max(num_threads, 1))]), adaptive_(adaptive_threads_enabled()) {
+    : shares_(new Share[static_cast<size_t>(std::max(num_threads, 1))]),
+      worker_affinity_(new WorkerAffinity[static_cast<size_t>(std::max(num_threads - 1, 0))]),
+      adaptive_(adaptive_threads_enabled()) {
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
@@ -98,6 +101,11 @@ int64_t ThreadPool::run_chunks(uint32_t generation, int self) {
 }
 
 void ThreadPool::worker_loop(int self) {
+  WorkerAffinity& affinity = worker_affinity_[self - 1];
+#if defined(__linux__)
+  if (sched_getaffinity(0, sizeof affinity.allowed, &affinity.allowed) == 0)
+    affinity.tid.store(static_cast<int>(gettid()), std::memory_order_release);
+#endif
   uint32_t seen = 0;
   auto fresh = [&] { return generation_published_.load() != seen || stop_.load(); };
   while (true) {
@@ -108,6 +116,11 @@ void ThreadPool::worker_loop(int self) {
       wake_.wait(lock, fresh);
       sleeping_workers_.fetch_sub(1);
     }
+#if defined(__linux__)
+    // Woken away from the caller's CPU: this thread may run anywhere again.
+    if (affinity.kept_off.exchange(-1, std::memory_order_acq_rel) != -1)
+      sched_setaffinity(0, sizeof affinity.allowed, &affinity.allowed);
+#endif
     if (stop_.load()) return;
     seen = generation_published_.load(std::memory_order_acquire);
 #if defined(__linux__)
@@ -176,6 +189,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
                            std::memory_order_relaxed);
   generation_published_.store(generation);
   if (sleeping_workers_.load() > 0) {
+    keep_workers_off(caller_cpu_.load(std::memory_order_relaxed));
     std::lock_guard<std::mutex> lock(mutex_);
     wake_.notify_all();
   }
@@ -224,6 +238,34 @@ bool ThreadPool::move_off_cpu(int cpu) {
 #else
   (void)cpu;
   return false;
+#endif
+}
+
+bool ThreadPool::keep_off_cpu(int tid, const cpu_set_t& allowed, int cpu) {
+#if defined(__linux__)
+  if (cpu < 0 || cpu >= CPU_SETSIZE) return false;
+  cpu_set_t elsewhere = allowed;
+  CPU_CLR(cpu, &elsewhere);
+  if (CPU_COUNT(&elsewhere) == 0) return false;
+  return sched_setaffinity(tid, sizeof elsewhere, &elsewhere) == 0;
+#else
+  (void)tid, (void)allowed, (void)cpu;
+  return false;
+#endif
+}
+
+void ThreadPool::keep_workers_off(int cpu) {
+#if defined(__linux__)
+  if (cpu < 0) return;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    WorkerAffinity& affinity = worker_affinity_[i];
+    const int tid = affinity.tid.load(std::memory_order_acquire);
+    // A worker that has not started yet, or is already kept off this CPU, or may not run on it anyway.
+    if (tid == 0 || affinity.kept_off.load(std::memory_order_acquire) == cpu || !CPU_ISSET(cpu, &affinity.allowed)) continue;
+    if (keep_off_cpu(tid, affinity.allowed, cpu)) affinity.kept_off.store(cpu, std::memory_order_release);
+  }
+#else
+  (void)cpu;
 #endif
 }
 

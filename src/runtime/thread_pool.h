@@ -15,6 +15,13 @@
 // in a third of the loops, and the two then shared one vCPU for the rest of the run: mobilenet_v2 at two
 // threads took 5.9 ms with 10 ms pauses against 3.1 ms back to back, slower than one thread (4.7 ms).
 //
+// That check comes too late when the worker is woken onto the caller's CPU: it waits there until the
+// caller's time slice runs out. The scheduler of this VM packs woken threads onto busy vCPUs (its
+// kernel runs with sched_vcpu_pack), and after a 33 ms pause efficientnet_b0's worker first ran 3-4 ms
+// into a 6 ms run. So a caller that wakes sleeping workers first narrows their affinity to leave its
+// own CPU out, and each worker gives its affinity back once awake (two threads against one with such
+// pauses went from 0.87x to 0.72x).
+//
 // Whether a run uses the workers at all is chosen run by run from the times of earlier runs (see
 // RunModeChooser): when other processes hold the cores, one thread is faster.
 #pragma once
@@ -28,6 +35,14 @@
 #include <memory>
 #include <thread>
 #include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#else
+typedef struct {
+  int unused;
+} cpu_set_t;
+#endif
 
 #include "runtime/run_mode_chooser.h"
 
@@ -90,6 +105,9 @@ class ThreadPool {
   // Moves the calling thread off `cpu` to another CPU it may run on, leaving its affinity as it was.
   // Returns false when it may run on no other CPU (or the system cannot say).
   static bool move_off_cpu(int cpu);
+  // Limits the thread `tid` to the CPUs in `allowed` other than `cpu`; the thread, if asleep, is then
+  // woken elsewhere. Returns false when that leaves no CPU (nothing is changed then).
+  static bool keep_off_cpu(int tid, const cpu_set_t& allowed, int cpu);
 
   // Physical cores of this machine (logical CPUs / SMT siblings), at least 1.
   static int physical_cores();
@@ -105,6 +123,8 @@ class ThreadPool {
   void begin_run();
   void end_run(bool completed);
   void worker_loop(int self);
+  // Before waking sleeping workers: none of them is to be woken on the caller's CPU `cpu`.
+  void keep_workers_off(int cpu);
   // Runs chunks of generation `generation`: thread `self`'s share from the front, then the others' from
   // the back. Returns how many it ran.
   int64_t run_chunks(uint32_t generation, int self);
@@ -132,6 +152,14 @@ class ThreadPool {
   std::atomic<bool> caller_sleeping_{false};
   std::atomic<bool> stop_{false};
   std::atomic<int> caller_cpu_{-1};  // where the caller of the loop in progress last published it
+  // Each worker's thread id and the CPUs it may run on, set before the worker first sleeps, and the CPU
+  // its affinity now leaves out (-1: none).
+  struct WorkerAffinity {
+    std::atomic<int> tid{0};
+    cpu_set_t allowed;
+    std::atomic<int> kept_off{-1};
+  };
+  std::unique_ptr<WorkerAffinity[]> worker_affinity_;  // [workers_.size()]
   std::atomic<int> active_runs_{0};
   std::atomic<bool> spin_{true};  // false while contention has loops on the caller alone
   // Contention fallback (parallel_for runs on the caller alone until serial_until_); touched only by the

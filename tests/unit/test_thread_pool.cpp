@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -161,5 +163,89 @@ TEST(ThreadPool, MovesAThreadOffACpu) {
     cpu_set_t after;
     ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
     EXPECT_TRUE(CPU_EQUAL(&after, &all));
+  }).join();
+}
+
+// A sleeping thread kept off a CPU (keep_off_cpu, what a caller does to sleeping workers before it
+// wakes them) is woken on another one; with no other CPU allowed nothing changes.
+TEST(ThreadPool, WakesAThreadKeptOffACpuElsewhere) {
+  cpu_set_t all;
+  ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
+  if (CPU_COUNT(&all) < 2) GTEST_SKIP() << "one CPU";
+  int first = 0;
+  while (!CPU_ISSET(first, &all)) ++first;
+  cpu_set_t only_first;
+  CPU_ZERO(&only_first);
+  CPU_SET(first, &only_first);
+
+  std::mutex m;
+  std::condition_variable cv;
+  std::atomic<int> tid{0};
+  bool go = false;
+  int woken_on = -1;
+  cpu_set_t woken_with;
+  std::thread sleeper([&] {
+    tid = static_cast<int>(gettid());
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return go; });
+    woken_on = sched_getcpu();
+    sched_getaffinity(0, sizeof woken_with, &woken_with);
+  });
+  while (tid.load() == 0) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // asleep on the condition variable
+
+  EXPECT_FALSE(edgerun::ThreadPool::keep_off_cpu(tid, only_first, first));
+  cpu_set_t unchanged;
+  ASSERT_EQ(sched_getaffinity(tid, sizeof unchanged, &unchanged), 0);
+  EXPECT_TRUE(CPU_EQUAL(&unchanged, &all));
+
+  ASSERT_TRUE(edgerun::ThreadPool::keep_off_cpu(tid, all, first));
+  {
+    std::lock_guard<std::mutex> lock(m);
+    go = true;
+  }
+  cv.notify_one();
+  sleeper.join();
+  EXPECT_NE(woken_on, first);
+  EXPECT_FALSE(CPU_ISSET(first, &woken_with));
+  EXPECT_EQ(CPU_COUNT(&woken_with), CPU_COUNT(&all) - 1);
+}
+
+// A pool whose caller sits on one CPU wakes its sleeping worker on another, and the worker runs its
+// chunks free to go anywhere again (its affinity given back).
+TEST(ThreadPool, WorkerWokenFromTheCallersCpuGetsItsAffinityBack) {
+  cpu_set_t all;
+  ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
+  if (CPU_COUNT(&all) < 2) GTEST_SKIP() << "one CPU";
+  int first = 0;
+  while (!CPU_ISSET(first, &all)) ++first;
+  std::thread([&] {
+    ThreadPool pool(2);  // the worker may run on every CPU this process may
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    const std::thread::id caller = std::this_thread::get_id();
+    for (int round = 0; round < 5; ++round) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // no run in progress: the worker sleeps
+      std::mutex m;
+      std::vector<std::pair<int, int>> worker_chunks;  // CPU, CPUs allowed
+      pool.parallel_for(2, 1, [&](int64_t, int64_t) {
+        if (std::this_thread::get_id() == caller) {
+          // Leave the second chunk to the worker.
+          const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+          while (std::chrono::steady_clock::now() < until) std::this_thread::yield();
+          return;
+        }
+        cpu_set_t now;
+        sched_getaffinity(0, sizeof now, &now);
+        std::lock_guard<std::mutex> lock(m);
+        worker_chunks.emplace_back(sched_getcpu(), CPU_COUNT(&now));
+      });
+      for (const auto& [cpu, allowed] : worker_chunks) {
+        EXPECT_NE(cpu, first) << "round " << round;
+        EXPECT_EQ(allowed, CPU_COUNT(&all)) << "round " << round;
+      }
+    }
   }).join();
 }
