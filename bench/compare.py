@@ -51,10 +51,12 @@ def resolve_model(spec, cache):
     return spec, path, npy if os.path.isfile(npy) else None
 
 
-def run_json(cmd, timeout):
-    """Runs one benchmark process; returns (parsed JSON or None, error text)."""
+def run_json(cmd, timeout, cpus=None):
+    """Runs one benchmark process (on `cpus` only, when given); returns (parsed JSON or None, error text)."""
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout,
+                           preexec_fn=pin)
     except subprocess.TimeoutExpired:
         return None, f"timed out after {timeout} s"
     if p.returncode != 0:
@@ -134,7 +136,9 @@ def write_markdown(path, rows, meta):
         f"{meta['rounds']} rounds of alternating fresh processes (edgerun, ORT, edgerun, ORT, ...), "
         f"{meta['iters']} timed runs and {meta['warmup']} warmup runs per process; medians over rounds."
         + (f" A pause of {meta['run_delay_ms']:g} ms before each timed run (`--run-delay`), as between camera frames."
-           if meta.get("run_delay_ms") else ""),
+           if meta.get("run_delay_ms") else "")
+        + (" Single-thread processes of both runtimes run on the same CPU within a round, the CPUs in turn "
+           "over the rounds (`--pin alternate`)." if meta.get("pin_single_thread") == "alternate" else ""),
         "",
         "Ratios are edgerun / ONNX Runtime: below 1 means edgerun is faster (latency, load) or smaller (memory).",
         "Load+first is the time to load the model and create the session plus the first inference. "
@@ -233,6 +237,9 @@ def main():
     ap.add_argument("--edgerun", default=os.environ.get("EDGERUN_BIN", os.path.join(ROOT, "build", "edgerun")),
                     help="edgerun binary (default $EDGERUN_BIN or build/edgerun)")
     ap.add_argument("--node", default="node", help="Node.js binary (default node)")
+    ap.add_argument("--pin", choices=["alternate", "none"], default="alternate",
+                    help="single-thread processes: 'alternate' (default) runs both runtimes of a round on the same "
+                         "CPU, the next CPU each round; 'none' leaves them where the scheduler starts them")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds allowed per benchmark process (default 1800)")
     args = ap.parse_args()
 
@@ -253,6 +260,14 @@ def main():
     if not models:
         sys.exit("error: no models to benchmark")
 
+    # One thread of each runtime on the same CPU within a round, the CPUs taken in turn over the rounds:
+    # the two vCPUs of the VM this was written on differed by up to 20 % in speed for stretches of
+    # minutes, and where the scheduler started each process then decided a single-thread ratio.
+    allowed = sorted(os.sched_getaffinity(0))
+
+    def single_cpu(t, rnd):
+        return {allowed[rnd % len(allowed)]} if t == 1 and args.pin == "alternate" else None
+
     rows, raw = [], []
     for label, path, npy in models:
         for t in threads:
@@ -270,7 +285,7 @@ def main():
             for rnd in range(args.rounds):
                 for name, cmd, runs in (("edgerun", er_cmd, er_runs), ("ort", ort_cmd, ort_runs)):
                     print(f"[{label} threads={t} round {rnd + 1}/{args.rounds}] {name} ...", file=sys.stderr, flush=True)
-                    res, err = run_json(cmd, args.timeout)
+                    res, err = run_json(cmd, args.timeout, single_cpu(t, rnd))
                     runs.append(res)
                     raw.append({"model": label, "threads": t, "round": rnd + 1, "runtime": name, "result": res,
                                 "error": err})
@@ -288,6 +303,7 @@ def main():
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "cpu": cpu_name(), "cpus": os.cpu_count(), "commit": git_commit(), "ort": ort_version,
         "rounds": args.rounds, "iters": args.iters, "warmup": args.warmup, "run_delay_ms": args.run_delay,
+        "pin_single_thread": args.pin,
         "geomean": {k: geomean([r["summary"][k] for r in rows]) for k in ("p50_ratio", "load_first_ratio", "mem_ratio")},
     }
     os.makedirs(args.out, exist_ok=True)
