@@ -81,6 +81,7 @@ struct PlanStats {
   size_t unplanned_bytes = 0;    // sum of all activation sizes without reuse
   size_t weight_bytes = 0;       // constants held by the session
   size_t num_nodes = 0;          // nodes executed per run (after folding)
+  size_t concat_inputs_in_place = 0;  // values written straight into the Concat that joins them
 };
 
 // One executed node after planning (folded nodes excluded), for `edgerun info` and profiles.

@@ -98,6 +98,13 @@ class RunContext {
 
   void* scratch() { return scratch_; }
   ThreadPool* threads() { return threads_; }
+  // Elements from one row of output i's last dimension to the next: 0 (dense) unless the executor put
+  // the output inside a wider one (see Kernel::writes_strided_output).
+  int64_t output_row_stride(size_t i) const { return i < row_strides_.size() ? row_strides_[i] : 0; }
+  void set_output_row_stride(size_t i, int64_t stride) {
+    if (row_strides_.size() <= i) row_strides_.resize(i + 1, 0);
+    row_strides_[i] = stride;
+  }
   // Value of an enclosing-scope name (subgraph implicit inputs); null if not found.
   const Tensor* outer_value(const std::string& name) const;
   const std::function<const Tensor*(const std::string&)>& outer() const { return outer_; }
@@ -111,6 +118,7 @@ class RunContext {
   void* scratch_;
   ThreadPool* threads_;
   std::function<const Tensor*(const std::string&)> outer_;
+  std::vector<int64_t> row_strides_;
 };
 
 class Kernel {
@@ -124,6 +132,13 @@ class Kernel {
   // run() nor a later prepare() (new input shapes) reads that tensor's data again: the executor may
   // then free it, so the weights are not held twice.
   virtual bool packed_input(size_t index) const { return false; }
+  // Concatenation in place: when a Concat on the last axis (concatenates_last_axis) is the only reader
+  // of values whose producers can write them with rows ctx.output_row_stride() apart
+  // (writes_strided_output, asked after prepare), the executor places those values inside the Concat's
+  // output, and the Concat finds its inputs already there. squeezenet's expand convolutions then store
+  // straight into their Concat's output (a channel Concat in NHWC is a copy of every pixel).
+  virtual bool writes_strided_output(size_t index) const { return false; }
+  virtual bool concatenates_last_axis() const { return false; }
 };
 
 // Factories get the node (attributes) and the opset version of its domain; they may throw Error

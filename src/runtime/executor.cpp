@@ -3,6 +3,7 @@
 #include "core/large_buffer.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <set>
@@ -293,10 +294,18 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
   const int end_step = static_cast<int>(p->run_nodes.size());
   for (int id : output_ids_) last_step[id] = end_step;
 
+  const std::vector<InPlaceValue> in_place = place_concat_inputs(*p, def_step);
+  for (const InPlaceValue& v : in_place) {
+    def_step[v.concat] = std::min(def_step[v.concat], def_step[v.id]);  // the Concat's memory from its first input on
+    last_step[v.concat] = std::max(last_step[v.concat], last_step[v.id]);
+  }
   // Omitted-but-declared outputs of run nodes still need memory: kernels may write them.
+  std::vector<bool> placed_inside(value_names_.size(), false);
+  for (const InPlaceValue& v : in_place) placed_inside[v.id] = true;
   std::vector<BufferRequest> requests;
   for (size_t id = 0; id < value_names_.size(); ++id)
-    if (def_step[id] >= 0) requests.push_back({static_cast<int>(id), p->values[id].nbytes(), def_step[id], last_step[id]});
+    if (def_step[id] >= 0 && !placed_inside[id])
+      requests.push_back({static_cast<int>(id), p->values[id].nbytes(), def_step[id], last_step[id]});
   const MemoryPlan mp = plan_memory(requests);
   if (max_plan_bytes_ && mp.arena_bytes + scratch_bytes > max_plan_bytes_)
     throw Error(ErrorCode::kInvalidArgument, "the plan for these input shapes needs " +
@@ -313,6 +322,9 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
   for (const auto& r : requests)
     p->values[r.id] = Tensor::borrow(p->values[r.id].dtype(), p->values[r.id].shape(),
                                      static_cast<char*>(p->arena.get()) + mp.offsets.at(r.id));
+  for (const InPlaceValue& v : in_place)
+    p->values[v.id] = Tensor::borrow(p->values[v.id].dtype(), p->values[v.id].shape(),
+                                     static_cast<char*>(p->values[v.concat].raw()) + v.byte_offset);
 
   StaticPlan* raw = p.get();
   p->outer_thunk = [this, raw](const std::string& name) -> const Tensor* {
@@ -328,6 +340,8 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
     for (int id : e.outputs) outs.push_back(p->values[id].empty() ? nullptr : &p->values[id]);
     p->contexts.emplace_back(*e.node, ins, outs, p->scratch.get(), threads_, p->outer_thunk);
   }
+  for (const InPlaceValue& v : in_place) p->contexts[static_cast<size_t>(v.producer_step)].set_output_row_stride(v.producer_output, v.row_stride);
+  stats_.concat_inputs_in_place = in_place.size();
 
   stats_.static_plan = true;
   stats_.arena_bytes = mp.arena_bytes;
@@ -336,6 +350,51 @@ bool Executor::plan(const std::vector<Shape>& input_shapes, const std::vector<DT
   plan_ = std::move(p);
   dynamic_ = false;
   return true;
+}
+
+std::vector<Executor::InPlaceValue> Executor::place_concat_inputs(const StaticPlan& p, const std::vector<int>& def_step) const {
+  // EDGERUN_CONCAT_IN_PLACE=0: every Concat copies (an A/B switch).
+  const char* in_place = std::getenv("EDGERUN_CONCAT_IN_PLACE");
+  if (in_place && std::string(in_place) == "0") return {};
+  // The step and output slot that write each value.
+  std::vector<std::pair<int, size_t>> producer(value_names_.size(), {-1, 0});
+  for (size_t s = 0; s < p.run_nodes.size(); ++s) {
+    const ExecNode& e = nodes_[p.run_nodes[s]];
+    for (size_t i = 0; i < e.outputs.size(); ++i)
+      if (e.outputs[i] >= 0) producer[static_cast<size_t>(e.outputs[i])] = {static_cast<int>(s), i};
+  }
+  std::vector<InPlaceValue> placed;
+  std::vector<bool> taken(value_names_.size(), false);
+  for (size_t s = 0; s < p.run_nodes.size(); ++s) {
+    const ExecNode& e = nodes_[p.run_nodes[s]];
+    if (!e.kernel->concatenates_last_axis() || e.outputs.empty() || e.outputs[0] < 0 || e.inputs.empty()) continue;
+    const int concat = e.outputs[0];
+    const Tensor& out = p.values[static_cast<size_t>(concat)];
+    if (out.dtype() != DType::kFloat32 || out.shape().empty() || taken[static_cast<size_t>(concat)]) continue;
+    const int64_t row = out.shape().back();
+    std::vector<InPlaceValue> group;
+    int64_t column = 0;
+    bool ok = true;
+    for (int id : e.inputs) {
+      // Written by a run node of this plan that can store rows apart, and read by nothing but this
+      // Concat (once): not a graph input, output, constant or subgraph's outer value.
+      const size_t v = static_cast<size_t>(id);
+      ok = id >= 0 && def_step[v] >= 0 && producer[v].first >= 0 && use_counts_[v] == 1 && !taken[v] &&
+           p.values[v].dtype() == DType::kFloat32 && !p.values[v].shape().empty() &&
+           nodes_[p.run_nodes[static_cast<size_t>(producer[v].first)]].kernel->writes_strided_output(producer[v].second);
+      if (!ok) break;
+      const int64_t width = p.values[v].shape().back();
+      group.push_back({id, concat, static_cast<size_t>(column) * sizeof(float), row, producer[v].first, producer[v].second});
+      column += width;
+    }
+    if (!ok || column != row) continue;
+    for (const InPlaceValue& v : group) {
+      taken[static_cast<size_t>(v.id)] = true;
+      placed.push_back(v);
+    }
+    taken[static_cast<size_t>(concat)] = true;  // not itself placed inside another Concat
+  }
+  return placed;
 }
 
 void Executor::release_packed_constants(const ExecNode& e, StaticPlan& p, std::vector<int>& packed_uses) {

@@ -53,6 +53,16 @@ class Executor {
     std::vector<bool> sink;
   };
   struct StaticPlan;
+  // A value stored inside a Concat's output (Kernel::concatenates_last_axis): at byte_offset in it, its
+  // rows row_stride elements apart, written so by output producer_output of run step producer_step.
+  struct InPlaceValue {
+    int id, concat;
+    size_t byte_offset;
+    int64_t row_stride;
+    int producer_step;
+    size_t producer_output;
+  };
+  std::vector<InPlaceValue> place_concat_inputs(const StaticPlan& p, const std::vector<int>& def_step) const;
 
   int value_id(const std::string& name);
   std::vector<Tensor> run_dynamic(const std::vector<Tensor>& inputs, const OuterResolver& outer);

@@ -51,14 +51,28 @@ class Concat final : public Kernel {
       blocks_[i] = s[axis] * inner;
     }
     row_ = out[axis] * inner;
+    last_axis_ = axis == rank - 1;
+    inputs_.assign(blocks_.size(), nullptr);
+    in_place_.assign(blocks_.size(), 0);
     ctx.set_output(0, dtype, std::move(out));
   }
+
+  bool concatenates_last_axis() const override { return last_axis_; }
 
   void run(RunContext& ctx) override {
     Tensor& out = ctx.output(0);
     const DType dtype = out.dtype();
-    std::vector<const void*> inputs(blocks_.size());
-    for (size_t i = 0; i < blocks_.size(); ++i) inputs[i] = ctx.input(i).raw();
+    // Sized in prepare: no allocation per run.
+    std::vector<const void*>& inputs = inputs_;
+    // An input the executor placed inside the output (Kernel::concatenates_last_axis) is not copied.
+    std::vector<char>& in_place = in_place_;
+    bool all_in_place = dtype != DType::kString;
+    for (size_t i = 0, column = 0; i < blocks_.size(); column += static_cast<size_t>(blocks_[i]), ++i) {
+      inputs[i] = ctx.input(i).raw();
+      in_place[i] = dtype != DType::kString && inputs[i] == element_at(out.raw(), dtype, static_cast<int64_t>(column));
+      all_in_place = all_in_place && in_place[i];
+    }
+    if (all_in_place) return;
     // Outer index first, so a thread writes whole output rows (in NHWC the pixels it will read next).
     auto work = [&](int64_t begin, int64_t end) {
       if (dtype != DType::kString) {  // bytes, in 64-byte pieces inline: a channel concat copies a few
@@ -68,7 +82,7 @@ class Concat final : public Kernel {
           char* dst = static_cast<char*>(out.raw()) + static_cast<size_t>(o * row_) * size;
           for (size_t i = 0; i < blocks_.size(); ++i) {
             const size_t bytes = static_cast<size_t>(blocks_[i]) * size;
-            copy_bytes(dst, static_cast<const char*>(inputs[i]) + static_cast<size_t>(o) * bytes, bytes);
+            if (!in_place[i]) copy_bytes(dst, static_cast<const char*>(inputs[i]) + static_cast<size_t>(o) * bytes, bytes);
             dst += bytes;
           }
         }
@@ -95,6 +109,9 @@ class Concat final : public Kernel {
   static constexpr int64_t kMinParallelBytes = 512 << 10;
 
   int64_t axis_;
+  bool last_axis_ = false;
+  std::vector<const void*> inputs_;
+  std::vector<char> in_place_;
   int64_t outer_ = 1, row_ = 0;
   std::vector<int64_t> blocks_;  // elements each input contributes per outer index
 };

@@ -38,9 +38,10 @@ class ConvIgemmF32 {
   // x: [batch][in_h][in_w][channels], y: [batch][out_h][out_w][out_channels]; scratch: scratch_bytes(),
   // 64-byte aligned. `weights`, when given, replaces the packed weights (see scale_weights). `residual`,
   // when given, is laid out like y and added to the sums before the activation (a residual Add). `raw`
-  // leaves the activation out (the caller applies it).
+  // leaves the activation out (the caller applies it). Without a residual, `y_stride` (0: out_channels)
+  // sets the floats from one output pixel to the next, for an output inside a wider one.
   void run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* weights = nullptr,
-           const float* residual = nullptr, bool raw = false) const;
+           const float* residual = nullptr, bool raw = false, int64_t y_stride = 0) const;
 
   // Output pixels [p_begin, p_end) of (batch x out_h x out_w) on the calling thread, with the packed
   // weights and the activation, into y[(p - p_begin) * out_channels]: a band of rows for a caller that
@@ -60,12 +61,14 @@ class ConvIgemmF32 {
  private:
   // One work item of run(): the output rows of pixel chunk `chunk` for column-block group `group`.
   // `x` is the input, or in the padded-row mode its padded copy.
-  void run_unit(const float* x, float* y, const float* weights, const float* residual,
+  void run_unit(const float* x, float* y, int64_t y_stride, const float* weights, const float* residual,
                 const OutputActivation& activation, int64_t chunk, int64_t chunk_rows, int64_t group,
                 int64_t groups) const;
   // Pixels [p_begin, p_end) (at most kChunkRows), column tiles [ct_begin, ct_end); pixel p is stored at
-  // y[(p - y_first_pixel) * out_channels], as is its residual.
-  void run_range(const float* x, float* y, int64_t y_first_pixel, const float* weights, const float* residual,
+  // y[(p - y_first_pixel) * y_stride], its residual at the same offset (with a residual, y_stride is
+  // out_channels).
+  void run_range(const float* x, float* y, int64_t y_first_pixel, int64_t y_stride, const float* weights,
+                 const float* residual,
                  const OutputActivation& activation, int64_t p_begin, int64_t p_end, int64_t ct_begin,
                  int64_t ct_end) const;
   void copy_padded(const float* x, float* padded, int64_t row_begin, int64_t row_end) const;

@@ -201,7 +201,8 @@ size_t ConvWinogradF32::scratch_bytes() const {
   return static_cast<size_t>(slices_) * slice_floats_ * sizeof(float);
 }
 
-void ConvWinogradF32::run_unit(const float* x, float* y, const float* residual, const OutputActivation& activation,
+void ConvWinogradF32::run_unit(const float* x, float* y, int64_t y_stride, const float* residual,
+                               const OutputActivation& activation,
                                float* scratch, int64_t block, int64_t group, int64_t groups) const {
 #ifdef EDGERUN_WINOGRAD_AVX2
   const int64_t tile_begin = block * block_tiles_, count = std::min(block_tiles_, tiles_ - tile_begin);
@@ -242,17 +243,19 @@ void ConvWinogradF32::run_unit(const float* x, float* y, const float* residual, 
       }
     }
     const int64_t col_begin = sub * kBlock, col_end = std::min(out_channels_, sub_end * kBlock);
-    transform_outputs(m, geometry_, out_channels_, tiles_h_, tiles_w_, tile_begin, count, col_begin, col_end, cols,
+    transform_outputs(m, geometry_, y_stride, tiles_h_, tiles_w_, tile_begin, count, col_begin, col_end, cols,
                       m_point, bias_.data(), activation, residual, y);
   }
 #else
-  (void)x, (void)y, (void)residual, (void)activation, (void)scratch, (void)block, (void)group, (void)groups;
+  (void)x, (void)y, (void)y_stride, (void)residual, (void)activation, (void)scratch, (void)block, (void)group, (void)groups;
 #endif
 }
 
 void ConvWinogradF32::run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* residual,
-                          bool raw) const {
+                          bool raw, int64_t y_stride) const {
   const OutputActivation activation = raw ? OutputActivation{} : activation_;
+  // The output transform reads the residual and stores the output with one pixel stride.
+  if (y_stride == 0 || residual) y_stride = out_channels_;
   if (tiles_ == 0) return;
   const int64_t parallel = threads ? threads->num_threads() : 1;
   // Few tiles (the last layers of a CNN): split over output channels too; consecutive units share their
@@ -266,7 +269,7 @@ void ConvWinogradF32::run(const float* x, float* y, void* scratch, ThreadPool* t
     for (int64_t s = begin; s < end; ++s) {
       float* own = base + static_cast<size_t>(s) * slice_floats_;
       for (int64_t u = s * units / slices; u < (s + 1) * units / slices; ++u)
-        run_unit(x, y, residual, activation, own, u % tile_blocks_, u / tile_blocks_, groups);
+        run_unit(x, y, y_stride, residual, activation, own, u % tile_blocks_, u / tile_blocks_, groups);
     }
   };
   if (slices > 1) threads->parallel_for(slices, 1, work);

@@ -44,15 +44,16 @@ class ConvWinogradF32 {
 
   // x: [batch][in_h][in_w][channels], y: [batch][out_h][out_w][out_channels]. `residual`, when given, is
   // laid out like y and added to the outputs before the activation (a residual Add). `raw` leaves the
-  // activation out (the caller applies it).
+  // activation out (the caller applies it). Without a residual, `y_stride` (0: out_channels) sets the
+  // floats from one output pixel to the next, for an output inside a wider one.
   void run(const float* x, float* y, void* scratch, ThreadPool* threads, const float* residual = nullptr,
-           bool raw = false) const;
+           bool raw = false, int64_t y_stride = 0) const;
 
   size_t packed_bytes() const { return packed_.size() * sizeof(float); }
 
  private:
-  void run_unit(const float* x, float* y, const float* residual, const OutputActivation& activation, float* scratch,
-                int64_t block, int64_t group, int64_t groups) const;
+  void run_unit(const float* x, float* y, int64_t y_stride, const float* residual, const OutputActivation& activation,
+                float* scratch, int64_t block, int64_t group, int64_t groups) const;
 
   int tile_, alpha_, points_;
   int64_t out_channels_ = 0, channels_ = 0, channels_padded_ = 0, blocks_ = 0;

@@ -131,6 +131,12 @@ class ConvNhwc final : public Kernel {
     create_operator(ctx, g, channels, out_channels, w);
   }
 
+  // The GEMM and Winograd kernels store rows any distance apart; the residual, scale and activation
+  // passes of the other paths read the output as dense.
+  bool writes_strided_output(size_t index) const override {
+    return index == 0 && !empty_ && !use_depthwise_ && (use_winograd_ || igemm_) && !has_residual_ && !has_scale_;
+  }
+
   // The own kernels keep their packed form for any input size (see prepare); the XNNPACK operator is
   // created again only when the padding changes, which explicit pads never do.
   bool packed_input(size_t index) const override {
@@ -163,12 +169,16 @@ class ConvNhwc final : public Kernel {
         x = extra;
       }
     }
+    // Rows further apart than the channels: the executor put this output inside a Concat's (only where
+    // writes_strided_output said so).
+    const int64_t y_stride = ctx.output_row_stride(0);
+    if (y_stride != 0 && !writes_strided_output(0)) ctx.fail("cannot write its output with a row stride");
     if (use_depthwise_) {
       depthwise_->run(x, out, scratch, ctx.threads(), kernel_residual, raw);
     } else if (use_winograd_) {
-      winograd_->run(x, out, scratch, ctx.threads(), kernel_residual, raw);
+      winograd_->run(x, out, scratch, ctx.threads(), kernel_residual, raw, y_stride);
     } else if (igemm_) {
-      igemm_->run(x, out, scratch, ctx.threads(), scaled_weights, kernel_residual, raw);
+      igemm_->run(x, out, scratch, ctx.threads(), scaled_weights, kernel_residual, raw, y_stride);
     } else {
       pthreadpool_t threads = pthreads_of(ctx);
       check_xnn(xnn_setup_convolution2d_nhwc_f32(op_.get(), batch_, height_, width_, x, out, threads), ctx.node(),
