@@ -64,6 +64,36 @@ std::shared_ptr<Model> fire_model(int64_t batch, int64_t channels, int64_t squee
   return Model::load_from_memory(bytes.data(), bytes.size());
 }
 
+void int64_initializer(test::ModelSpec& m, const std::string& name, const std::vector<int64_t>& values) {
+  auto* t = m.initializer(name, {static_cast<int64_t>(values.size())}, {});
+  t->set_data_type(onnx::TensorProto::INT64);
+  for (int64_t v : values) t->add_int64_data(v);
+}
+
+// shufflenet's unit: x -> 1x1 Conv + Relu (s, 2 * half channels) -> Slice of the first half (kept) and
+// of the second (-> 1x1 Conv + Relu) -> Concat of the two on the channels.
+std::shared_ptr<Model> split_model(int64_t half, int64_t size) {
+  test::ModelSpec m;
+  m.input("x", {1, 8, size, size});
+  m.initializer("ws", {2 * half, 8, 1, 1}, uniform(static_cast<size_t>(2 * half * 8), 0.5f, 13));
+  m.node("Conv", {"x", "ws"}, {"s_raw"});
+  m.node("Relu", {"s_raw"}, {"s"});
+  int64_initializer(m, "zero", {0});
+  int64_initializer(m, "half", {half});
+  int64_initializer(m, "all", {2 * half});
+  int64_initializer(m, "channels", {1});
+  m.node("Slice", {"s", "zero", "half", "channels"}, {"kept"});
+  m.node("Slice", {"s", "half", "all", "channels"}, {"branch"});
+  m.initializer("wb", {half, half, 1, 1}, uniform(static_cast<size_t>(half * half), 0.5f, 14));
+  m.node("Conv", {"branch", "wb"}, {"b_raw"});
+  m.node("Relu", {"b_raw"}, {"b"});
+  auto* concat = m.node("Concat", {"kept", "b"}, {"y"});
+  set_int(concat, "axis", 1);
+  m.output("y", {});
+  const std::string bytes = m.bytes();
+  return Model::load_from_memory(bytes.data(), bytes.size());
+}
+
 // Largest |value| of a float tensor.
 float largest(const Tensor& t) {
   float m = 0.f;
@@ -124,6 +154,13 @@ TEST(ConcatInPlace, WidthsOffTheChannelBlocks) {
   expect_in_place(fire_model(1, 24, 12, 20, {{20, 1}, {13, 3}, {35, 5}, {7, 1}}), 4);
   // 7x7 images: few pixels, so the GEMM splits the output channels over the threads.
   expect_in_place(fire_model(1, 64, 48, 7, {{40, 1}, {72, 3}}), 2);
+}
+
+TEST(ConcatInPlace, ChannelSliceWritesIntoTheConcat) {
+  if (!own_kernels()) GTEST_SKIP() << "needs AVX2 and FMA";
+  // The kept half is sliced straight into the Concat's output, the branch's convolution stores beside it.
+  expect_in_place(split_model(58, 28), 2);
+  expect_in_place(split_model(13, 9), 2);
 }
 
 TEST(ConcatInPlace, CopiesWhereOthersReadTheInputs) {

@@ -80,6 +80,22 @@ class StridedCopy {
 
   int64_t numel() const { return numel_; }
 
+  // True when the copy is rows of `width` contiguous elements (an input of rows whose last dimension
+  // is sliced): then run_rows can store them any distance apart.
+  bool copies_rows_of(int64_t width) const {
+    return numel_ > 0 && !shape_.empty() && shape_.size() <= 2 && strides_.back() == 1 && shape_.back() == width;
+  }
+  // The rows of a copy for which copies_rows_of held, row r at out + r * out_stride elements.
+  void run_rows(DType dtype, const void* in, void* out, int64_t out_stride) const {
+    const size_t size = dtype_size(dtype);
+    const int64_t rows = shape_.size() == 2 ? shape_[0] : 1, in_stride = shape_.size() == 2 ? strides_[0] : 0;
+    const size_t row_bytes = static_cast<size_t>(shape_.back()) * size;
+    const char* src = static_cast<const char*>(in) + static_cast<size_t>(offset_) * size;
+    char* dst = static_cast<char*>(out);
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(dst + static_cast<size_t>(r * out_stride) * size, src + static_cast<size_t>(r * in_stride) * size, row_bytes);
+  }
+
  private:
   template <typename T>
   void copy_dims(size_t d, const T* src, T*& dst) const {

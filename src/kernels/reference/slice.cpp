@@ -65,10 +65,22 @@ class Slice final : public Kernel {
       strides[a] = in_strides[a] * step;
     }
     copy_.set(out, strides, shape_numel(out) > 0 ? offset : 0);
+    rows_ = ctx.input_dtype(0) == DType::kFloat32 && copy_.copies_rows_of(out.back());
     ctx.set_output(0, ctx.input_dtype(0), std::move(out));
   }
 
-  void run(RunContext& ctx) override { copy_.run(ctx.input(0).dtype(), ctx.input(0).raw(), ctx.output(0).raw()); }
+  // A slice of the last axis copies rows, which may land any distance apart: inside a Concat's output
+  // (shufflenet's split halves).
+  bool writes_strided_output(size_t index) const override { return index == 0 && rows_; }
+
+  void run(RunContext& ctx) override {
+    const int64_t stride = ctx.output_row_stride(0);
+    if (stride != 0) {
+      if (!rows_) ctx.fail("cannot write its output with a row stride");
+      return copy_.run_rows(ctx.input(0).dtype(), ctx.input(0).raw(), ctx.output(0).raw(), stride);
+    }
+    copy_.run(ctx.input(0).dtype(), ctx.input(0).raw(), ctx.output(0).raw());
+  }
 
  private:
   bool from_inputs_;
@@ -76,6 +88,7 @@ class Slice final : public Kernel {
   bool has_attr_axes_;
   std::vector<int64_t> attr_axes_;
   StridedCopy copy_;
+  bool rows_ = false;
 };
 
 }  // namespace
