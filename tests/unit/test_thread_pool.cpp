@@ -139,19 +139,34 @@ TEST(ThreadPool, KeepsEveryRunOnAllThreadsWhenAskedTo) {
   for (int n : t.num_threads) EXPECT_EQ(n, 2);
 }
 
+namespace {
+
+// The CPUs this process may run on and the lowest of them; false with fewer than two.
+bool two_cpus(cpu_set_t* all, int* first) {
+  if (sched_getaffinity(0, sizeof *all, all) != 0 || CPU_COUNT(all) < 2) return false;
+  for (*first = 0; !CPU_ISSET(*first, all); ++*first) {
+  }
+  return true;
+}
+
+// Limits the calling thread to `cpu`.
+bool pin_to(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return sched_setaffinity(0, sizeof one, &one) == 0;
+}
+
+}  // namespace
+
 // A worker that finds itself on the caller's CPU moves away (move_off_cpu); the move must land on
 // another CPU at once and leave the thread free to run anywhere it could before.
 TEST(ThreadPool, MovesAThreadOffACpu) {
   cpu_set_t all;
-  ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
-  if (CPU_COUNT(&all) < 2) GTEST_SKIP() << "one CPU";
   int first = 0;
-  while (!CPU_ISSET(first, &all)) ++first;
+  if (!two_cpus(&all, &first)) GTEST_SKIP() << "fewer than two CPUs";
   std::thread([&] {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(first, &one);
-    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    ASSERT_TRUE(pin_to(first));
     ASSERT_EQ(sched_getcpu(), first);
     // Allowed on that CPU alone: there is nowhere to go.
     EXPECT_FALSE(edgerun::ThreadPool::move_off_cpu(first));
@@ -170,10 +185,8 @@ TEST(ThreadPool, MovesAThreadOffACpu) {
 // wakes them) is woken on another one; with no other CPU allowed nothing changes.
 TEST(ThreadPool, WakesAThreadKeptOffACpuElsewhere) {
   cpu_set_t all;
-  ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
-  if (CPU_COUNT(&all) < 2) GTEST_SKIP() << "one CPU";
   int first = 0;
-  while (!CPU_ISSET(first, &all)) ++first;
+  if (!two_cpus(&all, &first)) GTEST_SKIP() << "fewer than two CPUs";
   cpu_set_t only_first;
   CPU_ZERO(&only_first);
   CPU_SET(first, &only_first);
@@ -215,16 +228,11 @@ TEST(ThreadPool, WakesAThreadKeptOffACpuElsewhere) {
 // chunks free to go anywhere again (its affinity given back).
 TEST(ThreadPool, WorkerWokenFromTheCallersCpuGetsItsAffinityBack) {
   cpu_set_t all;
-  ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
-  if (CPU_COUNT(&all) < 2) GTEST_SKIP() << "one CPU";
   int first = 0;
-  while (!CPU_ISSET(first, &all)) ++first;
+  if (!two_cpus(&all, &first)) GTEST_SKIP() << "fewer than two CPUs";
   std::thread([&] {
     ThreadPool pool(2);  // the worker may run on every CPU this process may
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(first, &one);
-    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    ASSERT_TRUE(pin_to(first));
     const std::thread::id caller = std::this_thread::get_id();
     for (int round = 0; round < 5; ++round) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));  // no run in progress: the worker sleeps
