@@ -356,43 +356,35 @@ std::vector<Executor::InPlaceValue> Executor::place_concat_inputs(const StaticPl
   // EDGERUN_CONCAT_IN_PLACE=0: every Concat copies (an A/B switch).
   const char* in_place = std::getenv("EDGERUN_CONCAT_IN_PLACE");
   if (in_place && std::string(in_place) == "0") return {};
-  // The step and output slot that write each value.
-  std::vector<std::pair<int, size_t>> producer(value_names_.size(), {-1, 0});
-  for (size_t s = 0; s < p.run_nodes.size(); ++s) {
-    const ExecNode& e = nodes_[p.run_nodes[s]];
-    for (size_t i = 0; i < e.outputs.size(); ++i)
-      if (e.outputs[i] >= 0) producer[static_cast<size_t>(e.outputs[i])] = {static_cast<int>(s), i};
-  }
+  // A value read by nothing but one Concat, once, is in no other group; and a Concat's own output is
+  // never placed in another (Concat does not write strided rows).
   std::vector<InPlaceValue> placed;
-  std::vector<bool> taken(value_names_.size(), false);
-  for (size_t s = 0; s < p.run_nodes.size(); ++s) {
-    const ExecNode& e = nodes_[p.run_nodes[s]];
+  for (const size_t k : p.run_nodes) {
+    const ExecNode& e = nodes_[k];
     if (!e.kernel->concatenates_last_axis() || e.outputs.empty() || e.outputs[0] < 0 || e.inputs.empty()) continue;
     const int concat = e.outputs[0];
     const Tensor& out = p.values[static_cast<size_t>(concat)];
-    if (out.dtype() != DType::kFloat32 || out.shape().empty() || taken[static_cast<size_t>(concat)]) continue;
+    if (out.dtype() != DType::kFloat32 || out.shape().empty()) continue;
     const int64_t row = out.shape().back();
     std::vector<InPlaceValue> group;
     int64_t column = 0;
     bool ok = true;
     for (int id : e.inputs) {
-      // Written by a run node of this plan that can store rows apart, and read by nothing but this
-      // Concat (once): not a graph input, output, constant or subgraph's outer value.
+      // Written by a run node of this plan (at step def_step) that can store rows apart, and read by
+      // nothing but this Concat (once): not a graph input, output, constant or subgraph's outer value.
       const size_t v = static_cast<size_t>(id);
-      ok = id >= 0 && def_step[v] >= 0 && producer[v].first >= 0 && use_counts_[v] == 1 && !taken[v] &&
-           p.values[v].dtype() == DType::kFloat32 && !p.values[v].shape().empty() &&
-           nodes_[p.run_nodes[static_cast<size_t>(producer[v].first)]].kernel->writes_strided_output(producer[v].second);
+      ok = id >= 0 && def_step[v] >= 0 && use_counts_[v] == 1 && p.values[v].dtype() == DType::kFloat32 &&
+           !p.values[v].shape().empty();
       if (!ok) break;
-      const int64_t width = p.values[v].shape().back();
-      group.push_back({id, concat, static_cast<size_t>(column) * sizeof(float), row, producer[v].first, producer[v].second});
-      column += width;
+      const ExecNode& producer = nodes_[p.run_nodes[static_cast<size_t>(def_step[v])]];
+      const size_t slot = static_cast<size_t>(std::find(producer.outputs.begin(), producer.outputs.end(), id) -
+                                              producer.outputs.begin());
+      ok = slot < producer.outputs.size() && producer.kernel->writes_strided_output(slot);
+      if (!ok) break;
+      group.push_back({id, concat, static_cast<size_t>(column) * sizeof(float), row, def_step[v], slot});
+      column += p.values[v].shape().back();
     }
-    if (!ok || column != row) continue;
-    for (const InPlaceValue& v : group) {
-      taken[static_cast<size_t>(v.id)] = true;
-      placed.push_back(v);
-    }
-    taken[static_cast<size_t>(concat)] = true;  // not itself placed inside another Concat
+    if (ok && column == row) placed.insert(placed.end(), group.begin(), group.end());
   }
   return placed;
 }

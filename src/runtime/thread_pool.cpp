@@ -226,13 +226,10 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
 bool ThreadPool::move_off_cpu(int cpu) {
 #if defined(__linux__)
   cpu_set_t allowed;
-  if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof allowed, &allowed) != 0) return false;
-  cpu_set_t elsewhere = allowed;
-  CPU_CLR(cpu, &elsewhere);
-  if (CPU_COUNT(&elsewhere) == 0) return false;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return false;
   // A thread whose affinity leaves out the CPU it is on is moved at once; given its whole set back, it
   // stays where it was moved.
-  if (sched_setaffinity(0, sizeof elsewhere, &elsewhere) != 0) return false;
+  if (!keep_off_cpu(0, allowed, cpu)) return false;
   sched_setaffinity(0, sizeof allowed, &allowed);
   return true;
 #else
